@@ -1,0 +1,3 @@
+#include "fluid/fluid.h"
+
+const char *fluid_version(void) { return FLUID_VERSION; }

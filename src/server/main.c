@@ -1,0 +1,16 @@
+/* fluid-server entry point (placeholder until the HTTP server lands). */
+#include <stdio.h>
+#include <string.h>
+
+#include "util/version.h"
+
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("fluid-server %s\n", fluid_version_string());
+            return 0;
+        }
+    }
+    fprintf(stderr, "fluid-server %s: the HTTP server is not built yet\n", fluid_version_string());
+    return 1;
+}
