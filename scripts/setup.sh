@@ -9,13 +9,15 @@ PACKAGES=(
     build-essential cmake pkg-config clang libclang-rt-14-dev
     libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libpcre2-dev libfftw3-dev
     libavformat-dev libavcodec-dev libswresample-dev libavutil-dev libssl-dev libcmocka-dev
-    python3-numpy ffmpeg sox curl nodejs npm
+    python3-numpy ffmpeg sox curl nodejs
 )
 
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Some Node.js builds bundle npm; Debian's own nodejs needs the separate npm package.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
