@@ -142,35 +142,46 @@ const float *fluid_session_logits(const fluid_session *s, int32_t i);
 
 /* ---- sampling ---------------------------------------------------------------------------- */
 
+/* Each step: logit bias -> repetition, frequency and presence penalties -> (greedy, or)
+ * temperature -> top-k -> top-p -> min-p -> a draw from the seeded generator. */
+
 typedef struct fluid_logit_bias {
     int32_t token;
-    float bias;
+    float bias; /* added to the logit; -100 or less bans the token (as OpenAI documents) */
 } fluid_logit_bias;
 
+/* seed value that asks for a fresh, unpredictable seed */
+#define FLUID_SEED_RANDOM UINT64_MAX
+
 typedef struct fluid_sampling {
-    float temperature;       /* 0 = greedy */
+    float temperature;       /* 0 (or below 1e-4) = greedy: the best logit, ties to the lower id */
     int32_t top_k;           /* 0 = off */
-    float top_p;             /* 1 = off */
-    float min_p;             /* 0 = off */
-    float repeat_penalty;    /* 1 = off; divides positive logits of recent tokens */
-    int32_t repeat_last_n;   /* how many recent tokens the penalties look at; -1 = all */
+    float top_p;             /* 1 = off; keeps the smallest set of best tokens reaching top_p */
+    float min_p;             /* 0 = off; drops tokens less likely than min_p * the best one */
+    float repeat_penalty;    /* 1 = off; divides positive, multiplies negative logits of recent
+                                tokens */
+    int32_t repeat_last_n;   /* how many recent tokens the penalties look at; -1 = all, 0 = none */
     float presence_penalty;  /* OpenAI semantics: subtracted once per token present */
     float frequency_penalty; /* subtracted per occurrence */
-    const fluid_logit_bias *logit_bias;
+    const fluid_logit_bias *logit_bias; /* copied by fluid_sampler_create */
     size_t n_logit_bias;
-    uint64_t seed;
+    uint64_t seed; /* the same seed, parameters and logits give the same tokens */
 } fluid_sampling;
 
+/* Everything off (temperature 1, top_k 0, top_p 1, min_p 0, no penalties, repeat_last_n 64),
+ * seed FLUID_SEED_RANDOM: plain sampling from the model's distribution, as OpenAI's defaults. */
 void fluid_sampling_defaults(fluid_sampling *params);
 
 typedef struct fluid_sampler fluid_sampler;
 
+/* Fails with FLUID_ERR_ARGUMENT for out-of-range parameters or logit_bias tokens. */
 fluid_sampler *fluid_sampler_create(const fluid_sampling *params, int32_t n_vocab,
                                     fluid_error *err);
 void fluid_sampler_free(fluid_sampler *s);
 /* Records a token of the sequence (prompt or generated) for the penalties. */
 void fluid_sampler_accept(fluid_sampler *s, int32_t token);
-/* Picks the next token from raw logits (not modified). */
+/* Picks the next token from raw logits (n_vocab floats, not modified). Does not record it:
+ * call fluid_sampler_accept with the token that is kept. */
 int32_t fluid_sampler_sample(fluid_sampler *s, const float *logits);
 
 typedef struct fluid_token_logprob {
@@ -178,8 +189,9 @@ typedef struct fluid_token_logprob {
     float logprob;
 } fluid_token_logprob;
 
-/* Log-probabilities under the model's own distribution (softmax of the raw logits): returns the
- * log-probability of `token` and writes the k most likely tokens, most likely first, to top. */
+/* Log-probabilities under the model's own distribution (log-softmax of the raw logits, summed in
+ * double): returns the log-probability of `token` (-INFINITY when out of range) and writes the
+ * min(k, n_vocab) most likely tokens, most likely first (ties: lower id first), to top. */
 float fluid_logprobs(const float *logits, int32_t n_vocab, int32_t token, int32_t k,
                      fluid_token_logprob *top);
 
