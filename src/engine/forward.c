@@ -1,0 +1,162 @@
+/* The transformer forward pass of the llama family (llama, qwen2, qwen3, phi3), one batch of
+ * tokens at a time. Each step is written out plainly; every product with a weight matrix goes
+ * through fl_matmul with the whole batch as rows. */
+#include <math.h>
+#include <stddef.h>
+
+#include "engine/kernels.h"
+#include "engine/model.h"
+#include "engine/ops.h"
+
+/* Row `t` of a batch buffer whose rows are `width` floats. */
+static float *row(float *buf, int t, int width) {
+    return buf + (size_t)t * (size_t)width;
+}
+
+static void add_bias(float *rows, const float *bias, int n, int width) {
+    if (bias == NULL) return;
+    for (int t = 0; t < n; t++) fl_add(row(rows, t, width), bias, width);
+}
+
+/* phi3: the fused projection's rows are q, then k, then v. */
+static void split_qkv(fluid_session *s, int n) {
+    const fl_hparams *hp = &s->model->hp;
+    int qd = fl_hp_q_dim(hp), kvd = fl_hp_kv_dim(hp), width = qd + 2 * kvd;
+    for (int t = 0; t < n; t++) {
+        const float *src = row(s->fused, t, width);
+        for (int i = 0; i < qd; i++) row(s->q, t, qd)[i] = src[i];
+        for (int i = 0; i < kvd; i++) row(s->k, t, kvd)[i] = src[qd + i];
+        for (int i = 0; i < kvd; i++) row(s->v, t, kvd)[i] = src[qd + kvd + i];
+    }
+}
+
+static void project_qkv(fluid_session *s, const fl_layer *L, int n, fl_pool *pool) {
+    const fl_hparams *hp = &s->model->hp;
+    if (L->wqkv != NULL) {
+        fl_matmul(L->wqkv, s->xb, n, s->fused, pool);
+        split_qkv(s, n);
+    } else {
+        fl_matmul(L->wq, s->xb, n, s->q, pool);
+        fl_matmul(L->wk, s->xb, n, s->k, pool);
+        fl_matmul(L->wv, s->xb, n, s->v, pool);
+    }
+    add_bias(s->q, L->bq, n, fl_hp_q_dim(hp));
+    add_bias(s->k, L->bk, n, fl_hp_kv_dim(hp));
+    add_bias(s->v, L->bv, n, fl_hp_kv_dim(hp));
+}
+
+/* qwen3's per-head RMSNorm of q and k, then RoPE on both, at each token's position. */
+static void position_qk(fluid_session *s, const fl_layer *L, int n) {
+    const fluid_model *m = s->model;
+    const fl_hparams *hp = &m->hp;
+    int hd = hp->head_dim, pairs = hp->n_rot / 2;
+    for (int t = 0; t < n; t++) {
+        float *q = row(s->q, t, fl_hp_q_dim(hp)), *k = row(s->k, t, fl_hp_kv_dim(hp));
+        double pos = (double)(s->n_past + t) * hp->rope_pos_scale;
+        fl_rope_angles(m->rope_inv_freq, pairs, pos, s->rope_cos, s->rope_sin);
+        for (int h = 0; h < hp->n_head; h++) {
+            float *head = q + (size_t)h * hd;
+            if (L->q_norm) fl_rmsnorm(head, head, L->q_norm, hd, hp->norm_eps);
+            fl_rope_rotate(head, pairs, s->rope_cos, s->rope_sin, hp->rope_neox);
+        }
+        for (int h = 0; h < hp->n_head_kv; h++) {
+            float *head = k + (size_t)h * hd;
+            if (L->k_norm) fl_rmsnorm(head, head, L->k_norm, hd, hp->norm_eps);
+            fl_rope_rotate(head, pairs, s->rope_cos, s->rope_sin, hp->rope_neox);
+        }
+    }
+}
+
+static float *cache_row(const fluid_session *s, float *cache, int layer, int pos) {
+    int kvd = fl_hp_kv_dim(&s->model->hp);
+    return cache + ((size_t)layer * (size_t)s->n_ctx + (size_t)pos) * (size_t)kvd;
+}
+
+static void store_kv(fluid_session *s, int layer, int n) {
+    int kvd = fl_hp_kv_dim(&s->model->hp);
+    for (int t = 0; t < n; t++) {
+        float *kc = cache_row(s, s->k_cache, layer, s->n_past + t);
+        float *vc = cache_row(s, s->v_cache, layer, s->n_past + t);
+        for (int i = 0; i < kvd; i++) kc[i] = row(s->k, t, kvd)[i];
+        for (int i = 0; i < kvd; i++) vc[i] = row(s->v, t, kvd)[i];
+    }
+}
+
+typedef struct attention_task {
+    fluid_session *s;
+    int layer;
+    int n;
+} attention_task;
+
+/* Causal grouped-query attention, one (token, head) pair per work item. */
+static void attention_items(void *p, int ith, int nth) {
+    const attention_task *task = p;
+    fluid_session *s = task->s;
+    const fl_hparams *hp = &s->model->hp;
+    int hd = hp->head_dim, qd = fl_hp_q_dim(hp), group = hp->n_head / hp->n_head_kv;
+    float scale = 1.0f / sqrtf((float)hd);
+    long begin, end;
+    fl_split_range((long)task->n * hp->n_head, ith, nth, &begin, &end);
+    for (long item = begin; item < end; item++) {
+        int t = (int)(item / hp->n_head), h = (int)(item % hp->n_head);
+        int kv_off = (h / group) * hd;
+        fl_attend(row(s->att, t, qd) + (size_t)h * hd, row(s->q, t, qd) + (size_t)h * hd,
+                  cache_row(s, s->k_cache, task->layer, 0) + kv_off,
+                  cache_row(s, s->v_cache, task->layer, 0) + kv_off, s->n_past + t + 1,
+                  fl_hp_kv_dim(hp), hd, scale);
+    }
+}
+
+static void attention_block(fluid_session *s, int il, int n, fl_pool *pool) {
+    const fl_hparams *hp = &s->model->hp;
+    const fl_layer *L = &s->model->layers[il];
+    for (int t = 0; t < n; t++)
+        fl_rmsnorm(row(s->xb, t, hp->n_embd), row(s->x, t, hp->n_embd), L->attn_norm, hp->n_embd,
+                   hp->norm_eps);
+    project_qkv(s, L, n, pool);
+    position_qk(s, L, n);
+    store_kv(s, il, n);
+    attention_task task = {s, il, n};
+    fl_pool_run(pool, attention_items, &task);
+    fl_matmul(L->wo, s->att, n, s->xb, pool);
+    fl_add(s->x, s->xb, n * hp->n_embd);
+}
+
+static void ffn_block(fluid_session *s, int il, int n, fl_pool *pool) {
+    const fl_hparams *hp = &s->model->hp;
+    const fl_layer *L = &s->model->layers[il];
+    int ff = hp->n_ff;
+    for (int t = 0; t < n; t++)
+        fl_rmsnorm(row(s->xb, t, hp->n_embd), row(s->x, t, hp->n_embd), L->ffn_norm, hp->n_embd,
+                   hp->norm_eps);
+    if (L->w_gate_up != NULL) {
+        fl_matmul(L->w_gate_up, s->xb, n, s->fused, pool);
+        for (int t = 0; t < n; t++) {
+            const float *gu = row(s->fused, t, 2 * ff);
+            fl_swiglu(row(s->ffn, t, ff), gu, gu + ff, ff);
+        }
+    } else {
+        fl_matmul(L->w_gate, s->xb, n, s->ffn, pool);
+        fl_matmul(L->w_up, s->xb, n, s->fused, pool);
+        fl_swiglu(s->ffn, s->ffn, s->fused, n * ff);
+    }
+    fl_matmul(L->w_down, s->ffn, n, s->xb, pool);
+    fl_add(s->x, s->xb, n * hp->n_embd);
+}
+
+void fl_forward(fluid_session *s, const int32_t *tokens, int n, int n_out, float *logits,
+                fl_pool *pool) {
+    const fluid_model *m = s->model;
+    const fl_hparams *hp = &m->hp;
+    for (int t = 0; t < n; t++) fl_dequantize_row(m->tok_embd, tokens[t], row(s->x, t, hp->n_embd));
+    for (int il = 0; il < hp->n_layer; il++) {
+        attention_block(s, il, n, pool);
+        ffn_block(s, il, n, pool);
+    }
+    if (n_out == 0) return;
+    int first = n - n_out;
+    for (int t = first; t < n; t++)
+        fl_rmsnorm(row(s->xb, t, hp->n_embd), row(s->x, t, hp->n_embd), m->output_norm, hp->n_embd,
+                   hp->norm_eps);
+    fl_matmul(m->output, row(s->xb, first, hp->n_embd), n_out, logits, pool);
+}
