@@ -1,71 +1,238 @@
-/* Reference kernels: plain C, one float accumulator per output. */
+/* fl_matmul: activations converted once per call (8-bit blocks for quantized weights), then
+ * weight rows dotted with them on every pool thread. One token (generation) streams each
+ * weight row once, split in row chunks handed out dynamically; several tokens (prompts) are
+ * cut into tiles of rows x tokens so a weight chunk stays in cache while it meets every token
+ * of the tile, and each row is decoded once for up to FL_DOT_MAX_TOK tokens. */
 #include "engine/kernels.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "engine/kernels_impl.h"
+
+static fl_kernel_table g_tables[FL_SIMD_COUNT]; /* merged tables, built once */
+static pthread_once_t g_tables_once = PTHREAD_ONCE_INIT;
+
+static void overlay(fl_kernel_table *dst, const fl_kernel_table *src) {
+    for (int t = 0; t < FL_TYPE_COUNT; t++)
+        if (src->dot[t]) dst->dot[t] = src->dot[t];
+    if (src->quantize_q8a) dst->quantize_q8a = src->quantize_q8a;
+    if (src->quantize_q8k) dst->quantize_q8k = src->quantize_q8k;
+}
+
+static void build_tables(void) {
+    g_tables[FL_SIMD_SCALAR] = fl_kernels_scalar_table;
+    g_tables[FL_SIMD_AVX2] = g_tables[FL_SIMD_SCALAR];
+    overlay(&g_tables[FL_SIMD_AVX2], &fl_kernels_avx2_table);
+    g_tables[FL_SIMD_AVX512] = g_tables[FL_SIMD_AVX2];
+    overlay(&g_tables[FL_SIMD_AVX512], &fl_kernels_avx512_table);
+}
+
+const fl_kernel_table *fl_kernels_for(fl_simd level) {
+    if ((unsigned)level >= FL_SIMD_COUNT || !fl_simd_available(level)) return NULL;
+    pthread_once(&g_tables_once, build_tables);
+    return &g_tables[level];
+}
+
+fl_act_kind fl_act_kind_of(fl_type weight_type) {
+    switch (weight_type) {
+    case FL_TYPE_Q4_K:
+    case FL_TYPE_Q5_K:
+    case FL_TYPE_Q6_K:
+        return FL_ACT_Q8K;
+    case FL_TYPE_F32:
+    case FL_TYPE_F16:
+    case FL_TYPE_BF16:
+        return FL_ACT_F32;
+    default:
+        return FL_ACT_Q8A;
+    }
+}
+
+size_t fl_act_row_bytes(fl_type weight_type, int64_t n) {
+    switch (fl_act_kind_of(weight_type)) {
+    case FL_ACT_Q8K:
+        return (size_t)(n / FL_QK_K) * sizeof(fl_block_q8_k);
+    case FL_ACT_Q8A:
+        return (size_t)(n / FL_QK) * sizeof(fl_block_q8a);
+    default:
+        return (size_t)n * sizeof(float);
+    }
+}
+
 bool fl_kernels_support(fl_type type) {
-    return type == FL_TYPE_F32 || type == FL_TYPE_F16 || type == FL_TYPE_BF16;
+    return (unsigned)type < FL_TYPE_COUNT && fl_kernels_scalar_table.dot[type] != NULL;
 }
 
 void fl_dequantize_row(const fl_tensor *w, int64_t row, float *dst) {
     int64_t cols = w->ne[0];
     const char *base = (const char *)w->data + (size_t)row * fl_row_bytes(w->type, cols);
-    switch (w->type) {
-    case FL_TYPE_F32:
-        memcpy(dst, base, (size_t)cols * sizeof(float));
-        break;
-    case FL_TYPE_F16:
-    case FL_TYPE_BF16: {
-        bool is_f16 = w->type == FL_TYPE_F16;
-        for (int64_t i = 0; i < cols; i++) {
-            uint16_t h;
-            memcpy(&h, base + 2 * i, 2);
-            dst[i] = is_f16 ? fl_f16_to_f32(h) : fl_bf16_to_f32(h);
-        }
-        break;
-    }
-    default:
+    if (!fl_kernels_support(w->type) || !fl_dequantize(w->type, base, dst, cols))
         memset(dst, 0, (size_t)cols * sizeof(float));
-        break;
+}
+
+/* ---- the parallel product ------------------------------------------------------------------ */
+
+typedef struct matmul_task {
+    fl_dot_fn dot;
+    fl_quantize_act_fn quantize; /* NULL for float weights */
+    const char *w;               /* weight rows */
+    size_t w_stride;             /* bytes per weight row */
+    int64_t rows, cols;
+    const float *x;  /* float activations: n_tok rows of cols */
+    const char *act; /* what the dot products read: converted activations, or x */
+    size_t act_stride;
+    int n_tok;
+    float *y;
+    long row_chunk; /* rows per work unit */
+    int tok_chunk;  /* tokens per work unit */
+    long row_units, n_units;
+    atomic_long next_unit;
+} matmul_task;
+
+static void quantize_activations(void *p, int ith, int nth) {
+    matmul_task *t = p;
+    long begin, end;
+    fl_split_range(t->n_tok, ith, nth, &begin, &end);
+    for (long i = begin; i < end; i++)
+        t->quantize(t->x + (size_t)i * (size_t)t->cols, (char *)t->act + (size_t)i * t->act_stride,
+                    t->cols);
+}
+
+/* One tile: rows [r0, r1) against tokens [t0, t1), up to FL_DOT_MAX_TOK tokens per call. */
+static void run_tile(const matmul_task *t, long r0, long r1, int t0, int t1) {
+    float out[FL_DOT_MAX_TOK];
+    for (long r = r0; r < r1; r++) {
+        const char *wr = t->w + (size_t)r * t->w_stride;
+        for (int tok = t0; tok < t1; tok += FL_DOT_MAX_TOK) {
+            int nt = t1 - tok < FL_DOT_MAX_TOK ? t1 - tok : FL_DOT_MAX_TOK;
+            t->dot(t->cols, wr, t->act + (size_t)tok * t->act_stride, t->act_stride, nt, out);
+            for (int i = 0; i < nt; i++) t->y[(size_t)(tok + i) * (size_t)t->rows + r] = out[i];
+        }
     }
 }
 
-typedef struct matmul_task {
-    const fl_tensor *w;
-    const float *x;
-    int n_tok;
-    float *y;
-} matmul_task;
+/* Threads take work units (a row chunk of a token chunk) until none are left, so a thread
+ * slowed by another process does not hold the others up. */
+static void matmul_worker(void *p, int ith, int nth) {
+    (void)ith;
+    (void)nth;
+    matmul_task *t = p;
+    for (;;) {
+        long u = atomic_fetch_add_explicit(&t->next_unit, 1, memory_order_relaxed);
+        if (u >= t->n_units) return;
+        long rc = u % t->row_units, tc = u / t->row_units;
+        long r0 = rc * t->row_chunk, r1 = r0 + t->row_chunk < t->rows ? r0 + t->row_chunk : t->rows;
+        int t0 = (int)(tc * t->tok_chunk);
+        int t1 = t0 + t->tok_chunk < t->n_tok ? t0 + t->tok_chunk : t->n_tok;
+        run_tile(t, r0, r1, t0, t1);
+    }
+}
 
-enum { ROW_CHUNK = 4096 };
+enum {
+    UNITS_PER_THREAD = 8, /* for balance when threads run at different speeds */
+    MIN_ROW_CHUNK = 16,
+    TOK_CHUNK = 64,          /* tokens per tile: their activations stay in L2 */
+    ACT_STACK_BYTES = 32768, /* activations of one token of most models fit here */
+};
 
-static void matmul_rows(void *p, int ith, int nth) {
-    const matmul_task *t = p;
-    int64_t rows = t->w->ne[1], cols = t->w->ne[0];
-    long begin, end;
-    fl_split_range((long)rows, ith, nth, &begin, &end);
-    float row[ROW_CHUNK];
-    for (long r = begin; r < end; r++) {
-        /* rows wider than the stack buffer are converted chunk by chunk */
-        for (int tok = 0; tok < t->n_tok; tok++) t->y[(size_t)tok * rows + r] = 0.0f;
-        for (int64_t c0 = 0; c0 < cols; c0 += ROW_CHUNK) {
-            int64_t n = cols - c0 < ROW_CHUNK ? cols - c0 : ROW_CHUNK;
-            fl_tensor part = *t->w;
-            part.ne[0] = n;
-            part.data = (const char *)t->w->data + (size_t)r * fl_row_bytes(t->w->type, cols) +
-                        fl_row_bytes(t->w->type, c0);
-            fl_dequantize_row(&part, 0, row);
-            for (int tok = 0; tok < t->n_tok; tok++) {
-                const float *xr = t->x + (size_t)tok * cols + c0;
+static void plan_units(matmul_task *t, int nth) {
+    t->tok_chunk = t->n_tok < TOK_CHUNK ? t->n_tok : TOK_CHUNK;
+    long tok_units = (t->n_tok + t->tok_chunk - 1) / t->tok_chunk;
+    long want = (long)nth * UNITS_PER_THREAD / tok_units; /* row chunks wanted */
+    if (want < 1) want = 1;
+    long chunk = (long)((t->rows + want - 1) / want);
+    if (chunk < MIN_ROW_CHUNK) chunk = MIN_ROW_CHUNK;
+    t->row_chunk = chunk;
+    t->row_units = (long)((t->rows + chunk - 1) / chunk);
+    t->n_units = t->row_units * tok_units;
+    atomic_store(&t->next_unit, 0);
+}
+
+/* Converts the activations of tokens [0, n) into buf and runs the product for them. */
+static void run_tokens(matmul_task *t, const float *x, int n, float *y, char *buf, fl_pool *pool) {
+    t->x = x;
+    t->y = y;
+    t->n_tok = n;
+    if (t->quantize) {
+        t->act = buf;
+        if (n == 1)
+            t->quantize(x, buf, t->cols);
+        else
+            fl_pool_run(pool, quantize_activations, t);
+    } else {
+        t->act = (const char *)x;
+    }
+    plan_units(t, fl_pool_size(pool));
+    fl_pool_run(pool, matmul_worker, t);
+}
+
+/* Last resort when no activation buffer can be had: dequantize each weight row piecewise and
+ * use float dot products. Slow but needs only the stack. */
+static void matmul_dequantized(const fl_tensor *w, const float *x, int n_tok, float *y) {
+    enum { PIECE = 2048 };
+    int64_t rows = w->ne[1], cols = w->ne[0];
+    float piece[PIECE];
+    int64_t block = fl_type_traits_of(w->type)->block_size;
+    int64_t step = PIECE / block * block;
+    for (int64_t r = 0; r < rows; r++) {
+        for (int tok = 0; tok < n_tok; tok++) y[(size_t)tok * rows + r] = 0.0f;
+        const char *wr = (const char *)w->data + (size_t)r * fl_row_bytes(w->type, cols);
+        for (int64_t c0 = 0; c0 < cols; c0 += step) {
+            int64_t n = cols - c0 < step ? cols - c0 : step;
+            fl_dequantize(w->type, wr + fl_row_bytes(w->type, c0), piece, n);
+            for (int tok = 0; tok < n_tok; tok++) {
+                const float *xr = x + (size_t)tok * cols + c0;
                 float sum = 0.0f;
-                for (int64_t i = 0; i < n; i++) sum += row[i] * xr[i];
-                t->y[(size_t)tok * rows + r] += sum;
+                for (int64_t i = 0; i < n; i++) sum += piece[i] * xr[i];
+                y[(size_t)tok * rows + r] += sum;
             }
         }
     }
 }
 
 void fl_matmul(const fl_tensor *w, const float *x, int n_tok, float *y, fl_pool *pool) {
-    matmul_task task = {w, x, n_tok, y};
-    fl_pool_run(pool, matmul_rows, &task);
+    int64_t rows = w->ne[1], cols = w->ne[0];
+    if (n_tok <= 0 || rows <= 0) return;
+    if (!fl_kernels_support(w->type) || fl_row_bytes(w->type, cols) == 0) {
+        memset(y, 0, sizeof(float) * (size_t)n_tok * (size_t)rows);
+        return;
+    }
+    const fl_kernel_table *k = fl_kernels_for(fl_simd_active());
+    matmul_task task = {
+        .dot = k->dot[w->type],
+        .w = w->data,
+        .w_stride = fl_row_bytes(w->type, cols),
+        .rows = rows,
+        .cols = cols,
+    };
+    fl_act_kind kind = fl_act_kind_of(w->type);
+    if (kind != FL_ACT_F32) task.quantize = kind == FL_ACT_Q8K ? k->quantize_q8k : k->quantize_q8a;
+    task.act_stride =
+        kind == FL_ACT_F32 ? (size_t)cols * sizeof(float) : fl_act_row_bytes(w->type, cols);
+    _Alignas(64) char stack_buf[ACT_STACK_BYTES];
+    size_t need = kind == FL_ACT_F32 ? 0 : task.act_stride * (size_t)n_tok;
+    if (need <= sizeof stack_buf) {
+        run_tokens(&task, x, n_tok, y, stack_buf, pool);
+        return;
+    }
+    char *heap = malloc(need);
+    if (heap) {
+        run_tokens(&task, x, n_tok, y, heap, pool);
+        free(heap);
+        return;
+    }
+    /* out of memory: as many tokens at a time as the stack buffer holds */
+    int per = (int)(sizeof stack_buf / task.act_stride);
+    if (per == 0) {
+        matmul_dequantized(w, x, n_tok, y);
+        return;
+    }
+    for (int t0 = 0; t0 < n_tok; t0 += per) {
+        int n = n_tok - t0 < per ? n_tok - t0 : per;
+        run_tokens(&task, x + (size_t)t0 * (size_t)cols, n, y + (size_t)t0 * (size_t)rows,
+                   stack_buf, pool);
+    }
 }

@@ -1,0 +1,301 @@
+/* Kernels: every SIMD level the CPU supports against the scalar reference (exact integer
+ * block sums, 1e-5 relative for float results), and fl_matmul's threading/tiling against the
+ * per-element dot products. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/kernels.h"
+#include "engine/kernels_impl.h"
+
+static uint64_t rng_next(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static float rng_uniform(uint64_t *s) { /* in [-1, 1) */
+    return (float)((double)(rng_next(s) >> 11) / 4503599627370496.0 - 1.0);
+}
+
+static const fl_type WEIGHT_TYPES[] = {
+    FL_TYPE_F32,  FL_TYPE_F16,  FL_TYPE_BF16, FL_TYPE_Q8_0, FL_TYPE_Q4_0, FL_TYPE_Q4_1,
+    FL_TYPE_Q5_0, FL_TYPE_Q5_1, FL_TYPE_Q4_K, FL_TYPE_Q5_K, FL_TYPE_Q6_K,
+};
+enum { N_WEIGHT_TYPES = sizeof WEIGHT_TYPES / sizeof WEIGHT_TYPES[0] };
+
+static bool is_quantized(fl_type t) {
+    return fl_act_kind_of(t) != FL_ACT_F32;
+}
+
+/* A power of two in [1/8, 1] as f16 bits. */
+static uint16_t pow2_f16(uint64_t *s) {
+    return fl_f32_to_f16(ldexpf(1.0f, -(int)(rng_next(s) % 4)));
+}
+
+/* Replaces every float scale of a quantized row by a power of two, so that the float side of
+ * any dot product is exact whatever the order of the additions. */
+static void make_scales_exact(fl_type t, void *row, int64_t n, uint64_t *s) {
+    int64_t nb = n / fl_type_traits_of(t)->block_size;
+    size_t bytes = fl_type_traits_of(t)->block_bytes;
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *blk = (uint8_t *)row + b * bytes;
+        uint16_t h[2] = {pow2_f16(s), pow2_f16(s)};
+        switch (t) {
+        case FL_TYPE_Q6_K:
+            memcpy(blk + offsetof(fl_block_q6_k, d), h, 2);
+            break;
+        case FL_TYPE_Q4_1:
+        case FL_TYPE_Q5_1:
+        case FL_TYPE_Q4_K:
+        case FL_TYPE_Q5_K:
+            memcpy(blk, h, 4); /* d and m / dmin */
+            break;
+        default:
+            memcpy(blk, h, 2);
+            break;
+        }
+    }
+}
+
+/* Activation blocks with small random integers and power-of-two scales. */
+static void make_exact_activations(fl_act_kind kind, void *dst, int64_t n, uint64_t *s) {
+    if (kind == FL_ACT_Q8A) {
+        fl_block_q8a *a = dst;
+        for (int64_t b = 0; b < n / FL_QK; b++) {
+            a[b].d = ldexpf(1.0f, -(int)(rng_next(s) % 4));
+            a[b].sum = 0;
+            for (int i = 0; i < FL_QK; i++) {
+                a[b].qs[i] = (int8_t)((int)(rng_next(s) % 31) - 15);
+                a[b].sum += a[b].qs[i];
+            }
+        }
+    } else {
+        fl_block_q8_k *a = dst;
+        for (int64_t b = 0; b < n / FL_QK_K; b++) {
+            a[b].d = ldexpf(1.0f, -(int)(rng_next(s) % 4));
+            for (int j = 0; j < 16; j++) {
+                int sum = 0;
+                for (int i = 16 * j; i < 16 * j + 16; i++) {
+                    a[b].qs[i] = (int8_t)((int)(rng_next(s) % 31) - 15);
+                    sum += a[b].qs[i];
+                }
+                a[b].bsums[j] = (int16_t)sum;
+            }
+        }
+    }
+}
+
+enum { COLS = 1024, TOKS = FL_DOT_MAX_TOK };
+
+typedef struct rows_buf {
+    float x[TOKS][COLS];
+    float wf[COLS];
+    unsigned char w[COLS * 4];
+    unsigned char act[TOKS][COLS * 2];
+} rows_buf;
+
+static void simd_dots_equal_scalar_exactly(void **state) {
+    (void)state;
+    const fl_kernel_table *ref = fl_kernels_for(FL_SIMD_SCALAR);
+    rows_buf *b = malloc(sizeof *b);
+    assert_non_null(b);
+    uint64_t s = 12345;
+    int checked = 0;
+    for (int level = FL_SIMD_AVX2; level < FL_SIMD_COUNT; level++) {
+        const fl_kernel_table *k = fl_kernels_for((fl_simd)level);
+        if (k == NULL) continue;
+        for (int ti = 0; ti < N_WEIGHT_TYPES; ti++) {
+            fl_type t = WEIGHT_TYPES[ti];
+            if (!is_quantized(t)) continue;
+            for (int rep = 0; rep < 20; rep++) {
+                for (int i = 0; i < COLS; i++) b->wf[i] = rng_uniform(&s);
+                fl_quantize_row(t, b->wf, b->w, COLS);
+                make_scales_exact(t, b->w, COLS, &s);
+                for (int tok = 0; tok < TOKS; tok++)
+                    make_exact_activations(fl_act_kind_of(t), b->act[tok], COLS, &s);
+                for (int nt = 1; nt <= TOKS; nt++) {
+                    float want[TOKS], got[TOKS];
+                    ref->dot[t](COLS, b->w, b->act, sizeof b->act[0], nt, want);
+                    k->dot[t](COLS, b->w, b->act, sizeof b->act[0], nt, got);
+                    for (int i = 0; i < nt; i++)
+                        if (want[i] != got[i])
+                            fail_msg("%s %s nt=%d: %.9g != %.9g", fl_simd_name((fl_simd)level),
+                                     fl_type_traits_of(t)->name, nt, got[i], want[i]);
+                    checked++;
+                }
+            }
+        }
+    }
+    free(b);
+    if (checked == 0) skip(); /* no SIMD level on this CPU */
+}
+
+/* Sum of |w_i * x_i| over the dequantized operands: the scale of float rounding errors. */
+static double magnitude(fl_type t, const void *w, const float *x) {
+    float wd[COLS];
+    fl_dequantize(t, w, wd, COLS);
+    double m = 0;
+    for (int i = 0; i < COLS; i++) m += fabs((double)wd[i] * x[i]);
+    return m;
+}
+
+static void simd_matches_scalar_on_real_data(void **state) {
+    (void)state;
+    const fl_kernel_table *ref = fl_kernels_for(FL_SIMD_SCALAR);
+    rows_buf *b = malloc(sizeof *b);
+    unsigned char(*act_ref)[COLS * 2] = malloc(sizeof b->act);
+    assert_non_null(b);
+    assert_non_null(act_ref);
+    uint64_t s = 777;
+    int checked = 0;
+    for (int level = FL_SIMD_AVX2; level < FL_SIMD_COUNT; level++) {
+        const fl_kernel_table *k = fl_kernels_for((fl_simd)level);
+        if (k == NULL) continue;
+        for (int ti = 0; ti < N_WEIGHT_TYPES; ti++) {
+            fl_type t = WEIGHT_TYPES[ti];
+            fl_act_kind kind = fl_act_kind_of(t);
+            for (int rep = 0; rep < 10; rep++) {
+                for (int i = 0; i < COLS; i++) b->wf[i] = rng_uniform(&s) * 0.1f;
+                for (int tok = 0; tok < TOKS; tok++)
+                    for (int i = 0; i < COLS; i++) b->x[tok][i] = rng_uniform(&s) * 3.0f;
+                fl_quantize_row(t, b->wf, b->w, COLS);
+                const void *act = b->x, *aref = b->x;
+                size_t stride = sizeof b->x[0];
+                if (kind != FL_ACT_F32) {
+                    fl_quantize_act_fn q = kind == FL_ACT_Q8K ? k->quantize_q8k : k->quantize_q8a;
+                    fl_quantize_act_fn qr =
+                        kind == FL_ACT_Q8K ? ref->quantize_q8k : ref->quantize_q8a;
+                    size_t bytes = fl_act_row_bytes(t, COLS);
+                    for (int tok = 0; tok < TOKS; tok++) {
+                        q(b->x[tok], b->act[tok], COLS);
+                        qr(b->x[tok], act_ref[tok], COLS);
+                        /* activation quantization is exact on every path */
+                        assert_memory_equal(b->act[tok], act_ref[tok], bytes);
+                    }
+                    act = b->act;
+                    aref = act_ref;
+                    stride = sizeof b->act[0];
+                }
+                float want[TOKS], got[TOKS];
+                ref->dot[t](COLS, b->w, aref, stride, TOKS, want);
+                k->dot[t](COLS, b->w, act, stride, TOKS, got);
+                for (int i = 0; i < TOKS; i++) {
+                    double tol = 1e-5 * magnitude(t, b->w, b->x[i]);
+                    if (fabs((double)got[i] - want[i]) > tol)
+                        fail_msg("%s %s: %.9g vs %.9g (tol %.3g)", fl_simd_name((fl_simd)level),
+                                 fl_type_traits_of(t)->name, got[i], want[i], tol);
+                }
+                checked++;
+            }
+        }
+    }
+    free(b);
+    free(act_ref);
+    if (checked == 0) skip();
+}
+
+/* fl_matmul with any pool size and token count gives exactly the per-element dot products of
+ * the active kernels, and stays close to the float product. */
+static void matmul_tiles_and_threads_are_exact(void **state) {
+    (void)state;
+    enum { ROWS = 75, K = 512, MAXTOK = 70 };
+    const fl_kernel_table *k = fl_kernels_for(fl_simd_active());
+    float *wf = malloc(sizeof(float) * ROWS * K), *x = malloc(sizeof(float) * MAXTOK * K);
+    float *y = malloc(sizeof(float) * MAXTOK * ROWS);
+    unsigned char *w = malloc((size_t)ROWS * K * 4), *act = malloc((size_t)MAXTOK * K * 2);
+    assert_true(wf && x && y && w && act);
+    uint64_t s = 99;
+    for (int i = 0; i < ROWS * K; i++) wf[i] = rng_uniform(&s) * 0.05f;
+    for (int i = 0; i < MAXTOK * K; i++) x[i] = rng_uniform(&s);
+    static const int TOKS_TRIED[] = {1, 3, 5, 70};
+    fl_pool *pools[3] = {NULL, fl_pool_create(2), fl_pool_create(3)};
+    assert_non_null(pools[1]);
+    assert_non_null(pools[2]);
+    for (int ti = 0; ti < N_WEIGHT_TYPES; ti++) {
+        fl_type t = WEIGHT_TYPES[ti];
+        size_t rb = fl_row_bytes(t, K);
+        for (int r = 0; r < ROWS; r++) fl_quantize_row(t, wf + r * K, w + r * rb, K);
+        fl_tensor wt = {.type = t, .n_dims = 2, .ne = {K, ROWS, 1, 1}, .data = w};
+        fl_act_kind kind = fl_act_kind_of(t);
+        size_t as = kind == FL_ACT_F32 ? K * sizeof(float) : fl_act_row_bytes(t, K);
+        for (int tok = 0; tok < MAXTOK; tok++) {
+            if (kind == FL_ACT_Q8A) k->quantize_q8a(x + tok * K, act + tok * as, K);
+            if (kind == FL_ACT_Q8K) k->quantize_q8k(x + tok * K, act + tok * as, K);
+        }
+        const void *a = kind == FL_ACT_F32 ? (const void *)x : act;
+        for (size_t c = 0; c < sizeof TOKS_TRIED / sizeof TOKS_TRIED[0]; c++) {
+            int n_tok = TOKS_TRIED[c];
+            for (int p = 0; p < 3; p++) {
+                fl_matmul(&wt, x, n_tok, y, pools[p]);
+                for (int tok = 0; tok < n_tok; tok++)
+                    for (int r = 0; r < ROWS; r++) {
+                        float want;
+                        k->dot[t](K, w + r * rb, (const char *)a + tok * as, as, 1, &want);
+                        float got = y[tok * ROWS + r];
+                        if (got != want)
+                            fail_msg("%s n_tok=%d pool=%d [%d,%d]: %g != %g",
+                                     fl_type_traits_of(t)->name, n_tok, p, tok, r, got, want);
+                        double exact = 0, mag = 0;
+                        for (int i = 0; i < K; i++) {
+                            exact += (double)wf[r * K + i] * x[tok * K + i];
+                            mag += fabs((double)wf[r * K + i] * x[tok * K + i]);
+                        }
+                        /* quantization error of both operands, relative to the magnitude */
+                        assert_true(fabs(got - exact) < 0.05 * mag);
+                    }
+            }
+        }
+    }
+    fl_pool_free(pools[1]);
+    fl_pool_free(pools[2]);
+    free(wf);
+    free(x);
+    free(y);
+    free(w);
+    free(act);
+}
+
+static void dequantize_row_reads_the_right_row(void **state) {
+    (void)state;
+    enum { ROWS = 3, K = 256 };
+    float wf[ROWS * K], out[K], ref[K];
+    unsigned char w[ROWS * 300];
+    for (int i = 0; i < ROWS * K; i++) wf[i] = (float)(i % 97) * 0.01f;
+    size_t rb = fl_row_bytes(FL_TYPE_Q4_K, K);
+    for (int r = 0; r < ROWS; r++) fl_quantize_row(FL_TYPE_Q4_K, wf + r * K, w + r * rb, K);
+    fl_tensor wt = {.type = FL_TYPE_Q4_K, .n_dims = 2, .ne = {K, ROWS, 1, 1}, .data = w};
+    fl_dequantize_row(&wt, 2, out);
+    fl_dequantize(FL_TYPE_Q4_K, w + 2 * rb, ref, K);
+    assert_memory_equal(out, ref, sizeof ref);
+    assert_true(fl_kernels_support(FL_TYPE_Q6_K));
+    assert_false(fl_kernels_support(FL_TYPE_Q2_K));
+}
+
+static void simd_env_caps_the_level(void **state) {
+    (void)state;
+    const char *v = getenv("FLUID_SIMD");
+    if (v && strcmp(v, "off") == 0)
+        assert_int_equal(fl_simd_active(), FL_SIMD_SCALAR);
+    else if (v == NULL)
+        assert_true(fl_simd_active() == FL_SIMD_AVX512 || !fl_simd_available(FL_SIMD_AVX512));
+    print_message("kernels in use: %s\n", fl_simd_name(fl_simd_active()));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(simd_dots_equal_scalar_exactly),
+        cmocka_unit_test(simd_matches_scalar_on_real_data),
+        cmocka_unit_test(matmul_tiles_and_threads_are_exact),
+        cmocka_unit_test(dequantize_row_reads_the_right_row),
+        cmocka_unit_test(simd_env_caps_the_level),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
