@@ -43,11 +43,12 @@ WRITTEN_MODELS = [
 
 SYNTH_MODELS = [("llama", "f32"), ("qwen2", "f16"), ("qwen3", "bf16"), ("phi3", "f32")]
 
-# (label, fluid-logits options): how the prompt reaches the engine
+# (label, fluid-logits options, extra environment): how the prompt reaches the engine
 FEEDS = [
-    ("one batch", ["--chunk", "0"]),
-    ("token by token", ["--chunk", "1"]),
-    ("chunks of 7, batches of 5", ["--chunk", "7", "--max-batch", "5"]),
+    ("one batch", ["--chunk", "0"], {}),
+    ("token by token", ["--chunk", "1"], {}),
+    ("chunks of 7, batches of 5", ["--chunk", "7", "--max-batch", "5"], {}),
+    ("one batch, scalar kernels", ["--chunk", "0"], {"FLUID_SIMD": "off"}),
 ]
 
 
@@ -58,10 +59,11 @@ def build_dir():
     return d
 
 
-def run_engine(tool, model_path, prompt, out_path, extra, n_generate):
+def run_engine(tool, model_path, prompt, out_path, extra, env, n_generate):
     cmd = [tool, "-m", model_path, "-o", out_path, "-t", "2", "--generate", str(n_generate)]
     cmd += extra + [str(t) for t in prompt]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, **env))
     if res.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({res.returncode}): {res.stderr.strip()}")
     generated = [int(t) for t in res.stdout.split()]
@@ -82,8 +84,8 @@ def check_model(label, tool, model_path, seed, tmp, failures, summary):
     expected_generation = model.greedy(prompt, N_GENERATE)
     out_path = os.path.join(tmp, "logits.f32")
     worst = 0.0
-    for feed, extra in FEEDS:
-        logits, generated = run_engine(tool, model_path, prompt, out_path, extra, N_GENERATE)
+    for feed, extra, env in FEEDS:
+        logits, generated = run_engine(tool, model_path, prompt, out_path, extra, env, N_GENERATE)
         if logits.shape != expected.shape:
             failures.append(f"{label} ({feed}): logits shape {logits.shape}, expected {expected.shape}")
             continue
