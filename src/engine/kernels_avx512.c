@@ -1,4 +1,9 @@
-/* AVX-512 (BW/VL/DQ + VNNI) kernels (filled in below). */
-#include "engine/kernels_impl.h"
+/* AVX-512 VNNI kernels: the shared x86 kernels with the u8 x s8 dot done by one dpbusd
+ * (256-bit form, AVX512VL). */
+#include <immintrin.h>
 
-const fl_kernel_table fl_kernels_avx512_table = {0};
+#define X86_DOT(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
+
+#include "engine/kernels_x86.h"
+
+const fl_kernel_table fl_kernels_avx512_table = X86_KERNEL_TABLE;
