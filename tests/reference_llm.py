@@ -322,7 +322,7 @@ def write_tiny_model(path, arch, wtype="f32", seed=1, n_vocab=300, n_embd=64, n_
         w.add(f"{arch}.rope.scaling.type", T_STR, "linear")
         w.add(f"{arch}.rope.scaling.factor", T_F32, rope_linear_factor)
 
-    w.add_tensor("token_embd.weight", rng.normal(0.0, 1.0, size=(n_vocab, n_embd)), mtype)
+    w.add_tensor("token_embd.weight", normal(n_vocab, n_embd), mtype)
     w.add_tensor("output_norm.weight", norm(n_embd), ntype)
     if not tied:
         w.add_tensor("output.weight", normal(n_vocab, n_embd), mtype)

@@ -28,17 +28,20 @@ N_GENERATE = 32
 # (label, arch, keyword arguments of write_tiny_model)
 WRITTEN_MODELS = [
     ("llama f32 tied", "llama", dict(wtype="f32")),
-    ("llama f16 separate output", "llama", dict(wtype="f16", tied=False)),
-    ("llama bf16 rope_freqs theta=5e5", "llama", dict(wtype="bf16", rope_freqs=True, theta=5e5)),
+    ("llama f16", "llama", dict(wtype="f16", tied=False)),
+    ("llama bf16 rope_freqs theta=5e5", "llama",
+     dict(wtype="bf16", rope_freqs=True, theta=5e5, tied=False)),
     ("llama f32 linear rope x4, f16 norms", "llama",
-     dict(wtype="f32", rope_linear_factor=4.0, norm_type="f16")),
-    ("llama f16 partial rotary n_rot=8, MHA", "llama", dict(wtype="f16", n_rot=8, n_head_kv=4)),
-    ("qwen2 f32", "qwen2", dict(wtype="f32")),
-    ("qwen2 bf16 separate output", "qwen2", dict(wtype="bf16", tied=False)),
-    ("qwen3 f32 head_dim=32", "qwen3", dict(wtype="f32", head_dim=32)),
-    ("qwen3 f16 head_dim=32 rope_freqs", "qwen3", dict(wtype="f16", head_dim=32, rope_freqs=True)),
-    ("phi3 f32", "phi3", dict(wtype="f32")),
-    ("phi3 bf16 separate output", "phi3", dict(wtype="bf16", tied=False)),
+     dict(wtype="f32", rope_linear_factor=4.0, norm_type="f16", tied=False)),
+    ("llama f16 partial rotary n_rot=8, MHA", "llama",
+     dict(wtype="f16", n_rot=8, n_head_kv=4, tied=False)),
+    ("qwen2 f32 tied", "qwen2", dict(wtype="f32")),
+    ("qwen2 bf16", "qwen2", dict(wtype="bf16", tied=False)),
+    ("qwen3 f32 head_dim=32", "qwen3", dict(wtype="f32", head_dim=32, tied=False)),
+    ("qwen3 f16 head_dim=32 rope_freqs tied", "qwen3",
+     dict(wtype="f16", head_dim=32, rope_freqs=True)),
+    ("phi3 f32 tied", "phi3", dict(wtype="f32")),
+    ("phi3 bf16", "phi3", dict(wtype="bf16", tied=False)),
 ]
 
 SYNTH_MODELS = [("llama", "f32"), ("qwen2", "f16"), ("qwen3", "bf16"), ("phi3", "f32")]
@@ -96,7 +99,7 @@ def check_model(label, tool, model_path, seed, tmp, failures, summary):
         if generated != expected_generation:
             failures.append(f"{label} ({feed}): greedy generation differs:\n"
                             f"  engine    {generated}\n  reference {expected_generation}")
-    summary.append((label, worst, PROMPT_LEN * len(FEEDS)))
+    summary.append((label, worst, PROMPT_LEN * len(FEEDS), len(set(expected_generation))))
 
 
 def synth_models(tmp):
@@ -135,8 +138,9 @@ def main():
                 check_model(label, tool, path, 1000 + i, tmp, failures, summary)
             except AssertionError as e:
                 failures.append(f"{label}: {e}")
-    for label, worst, positions in summary:
-        print(f"{label:42s} worst relative error {worst:.3e} over {positions} positions")
+    for label, worst, positions, distinct in summary:
+        print(f"{label:40s} worst relative error {worst:.3e} over {positions} positions; "
+              f"greedy: {distinct} distinct tokens")
     print(f"{len(summary)} models, tolerance {TOLERANCE}, greedy {N_GENERATE} tokens per feed")
     for f in failures:
         print("FAIL:", f)
