@@ -73,7 +73,9 @@ uint16_t fl_f32_to_f16(float f) {
     return sign | (uint16_t)h;
 }
 
-float fl_bf16_to_f32(uint16_t h) { return bits_float((uint32_t)h << 16); }
+float fl_bf16_to_f32(uint16_t h) {
+    return bits_float((uint32_t)h << 16);
+}
 
 uint16_t fl_f32_to_bf16(float f) {
     uint32_t u = float_bits(f);

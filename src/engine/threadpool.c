@@ -99,7 +99,9 @@ void fl_pool_free(fl_pool *pool) {
     free(pool);
 }
 
-int fl_pool_size(const fl_pool *pool) { return pool ? pool->n_threads : 1; }
+int fl_pool_size(const fl_pool *pool) {
+    return pool ? pool->n_threads : 1;
+}
 
 void fl_pool_run(fl_pool *pool, fl_task_fn fn, void *ctx) {
     if (pool == NULL || pool->n_threads == 1) {
@@ -137,4 +139,6 @@ fluid_pool *fluid_pool_create(int n_threads) {
     return fl_pool_create(n_threads);
 }
 
-void fluid_pool_free(fluid_pool *pool) { fl_pool_free(pool); }
+void fluid_pool_free(fluid_pool *pool) {
+    fl_pool_free(pool);
+}

@@ -1,3 +1,5 @@
 #include "fluid/fluid.h"
 
-const char *fluid_version(void) { return FLUID_VERSION; }
+const char *fluid_version(void) {
+    return FLUID_VERSION;
+}

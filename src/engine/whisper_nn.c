@@ -1,0 +1,339 @@
+/* Whisper's forward passes. Activations are float rows (one row per position); every weight
+ * product goes through fl_matmul. The encoder runs once per 30 s window and also computes each
+ * decoder layer's cross-attention keys/values; the decoder keeps a self-attention KV cache per
+ * sequence (beam). */
+#include "engine/whisper_internal.h"
+#include "util/error.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LN_EPS 1e-5f
+
+struct wh_state {
+    const fluid_whisper *m;
+    int n_seq;
+    float *enc_out;           /* n_audio_ctx x n_audio_state */
+    float *cross_k, *cross_v; /* per decoder layer: n_audio_ctx x n_text_state */
+    float *self_k, *self_v;   /* per sequence, per layer: n_text_ctx x n_text_state */
+    int *n_past;
+};
+
+static size_t self_layer_size(const fluid_whisper *m) {
+    return (size_t)m->hp.n_text_ctx * (size_t)m->hp.n_text_state;
+}
+
+static float *self_cache(float *base, const fluid_whisper *m, int seq, int layer) {
+    return base + ((size_t)seq * (size_t)m->hp.n_text_layer + (size_t)layer) * self_layer_size(m);
+}
+
+wh_state *wh_state_create(const fluid_whisper *m, int n_seq, fluid_error *err) {
+    wh_state *s = calloc(1, sizeof(*s));
+    if (!s) goto nomem;
+    const wh_hparams *hp = &m->hp;
+    s->m = m;
+    s->n_seq = n_seq;
+    size_t cross = (size_t)hp->n_text_layer * (size_t)hp->n_audio_ctx * (size_t)hp->n_text_state;
+    size_t self = (size_t)n_seq * (size_t)hp->n_text_layer * self_layer_size(m);
+    s->enc_out = malloc((size_t)hp->n_audio_ctx * (size_t)hp->n_audio_state * sizeof(float));
+    s->cross_k = malloc(cross * sizeof(float));
+    s->cross_v = malloc(cross * sizeof(float));
+    s->self_k = malloc(self * sizeof(float));
+    s->self_v = malloc(self * sizeof(float));
+    s->n_past = calloc((size_t)n_seq, sizeof(int));
+    if (!s->enc_out || !s->cross_k || !s->cross_v || !s->self_k || !s->self_v || !s->n_past)
+        goto nomem;
+    return s;
+nomem:
+    wh_state_free(s);
+    fl_set_error(err, FLUID_ERR_NOMEM, "whisper: out of memory for the decoder state");
+    return NULL;
+}
+
+void wh_state_free(wh_state *s) {
+    if (!s) return;
+    free(s->enc_out);
+    free(s->cross_k);
+    free(s->cross_v);
+    free(s->self_k);
+    free(s->self_v);
+    free(s->n_past);
+    free(s);
+}
+
+const float *wh_encoder_output(const wh_state *s) {
+    return s->enc_out;
+}
+
+int wh_seq_past(const wh_state *s, int seq) {
+    return s->n_past[seq];
+}
+
+void wh_seq_rewind(wh_state *s, int seq, int n_past) {
+    if (n_past < s->n_past[seq]) s->n_past[seq] = n_past;
+}
+
+void wh_seq_copy(wh_state *s, int dst, int src) {
+    if (dst == src) return;
+    const fluid_whisper *m = s->m;
+    size_t rows = (size_t)s->n_past[src] * (size_t)m->hp.n_text_state;
+    for (int l = 0; l < m->hp.n_text_layer; l++) {
+        memcpy(self_cache(s->self_k, m, dst, l), self_cache(s->self_k, m, src, l),
+               rows * sizeof(float));
+        memcpy(self_cache(s->self_v, m, dst, l), self_cache(s->self_v, m, src, l),
+               rows * sizeof(float));
+    }
+    s->n_past[dst] = s->n_past[src];
+}
+
+/* ---- element-wise pieces ----------------------------------------------------------------- */
+
+static void layer_norm(const float *x, float *y, int rows, int n, wh_norm norm) {
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * n;
+        float *yr = y + (size_t)r * n;
+        double mean = 0.0, var = 0.0;
+        for (int i = 0; i < n; i++) mean += xr[i];
+        mean /= n;
+        for (int i = 0; i < n; i++) var += (xr[i] - mean) * (xr[i] - mean);
+        float inv = 1.0f / sqrtf((float)(var / n) + LN_EPS);
+        for (int i = 0; i < n; i++) yr[i] = (float)(xr[i] - mean) * inv * norm.w[i] + norm.b[i];
+    }
+}
+
+static void add_bias(float *y, int rows, int n, const float *b) {
+    if (!b) return;
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < n; i++) y[(size_t)r * n + i] += b[i];
+}
+
+static void add_rows(float *y, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+/* GELU as PyTorch's nn.GELU(): x * Φ(x) with the exact error function. */
+static void gelu(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+}
+
+/* y = x Wᵀ + b for `rows` rows. */
+static void linear(const fl_tensor *w, const float *b, const float *x, int rows, float *y,
+                   fl_pool *pool) {
+    fl_matmul(w, x, rows, y, pool);
+    add_bias(y, rows, (int)w->ne[1], b);
+}
+
+/* ---- attention --------------------------------------------------------------------------- */
+
+typedef struct attn_task {
+    const float *q;     /* T rows of n_state (row stride n_state) */
+    const float *k, *v; /* S rows of n_state */
+    float *out;         /* T rows of n_state */
+    float *scratch;     /* per thread: S floats */
+    int T, S, n_state, n_head;
+    int causal_base; /* query i sees keys [0, causal_base + i]; < 0 = sees every key */
+} attn_task;
+
+static void attn_rows(void *p, int ith, int nth) {
+    const attn_task *t = p;
+    int dh = t->n_state / t->n_head;
+    float scale = 1.0f / sqrtf((float)dh);
+    float *sc = t->scratch + (size_t)ith * (size_t)t->S;
+    long begin, end;
+    fl_split_range((long)t->T * t->n_head, ith, nth, &begin, &end);
+    for (long item = begin; item < end; item++) {
+        int h = (int)(item % t->n_head), i = (int)(item / t->n_head);
+        int n_keys = t->causal_base < 0 ? t->S : t->causal_base + i + 1;
+        const float *q = t->q + (size_t)i * t->n_state + (size_t)h * dh;
+        float max = -INFINITY;
+        for (int j = 0; j < n_keys; j++) {
+            const float *k = t->k + (size_t)j * t->n_state + (size_t)h * dh;
+            float dot = 0.0f;
+            for (int d = 0; d < dh; d++) dot += q[d] * k[d];
+            sc[j] = dot * scale;
+            if (sc[j] > max) max = sc[j];
+        }
+        float sum = 0.0f;
+        for (int j = 0; j < n_keys; j++) {
+            sc[j] = expf(sc[j] - max);
+            sum += sc[j];
+        }
+        float *o = t->out + (size_t)i * t->n_state + (size_t)h * dh;
+        for (int d = 0; d < dh; d++) o[d] = 0.0f;
+        for (int j = 0; j < n_keys; j++) {
+            const float *v = t->v + (size_t)j * t->n_state + (size_t)h * dh;
+            float w = sc[j] / sum;
+            for (int d = 0; d < dh; d++) o[d] += w * v[d];
+        }
+    }
+}
+
+static bool attention(const float *q, const float *k, const float *v, float *out, int T, int S,
+                      int n_state, int n_head, int causal_base, fl_pool *pool) {
+    int nth = pool ? fl_pool_size(pool) : 1;
+    float *scratch = malloc((size_t)nth * (size_t)S * sizeof(float));
+    if (!scratch) return false;
+    attn_task t = {q, k, v, out, scratch, T, S, n_state, n_head, causal_base};
+    fl_pool_run(pool, attn_rows, &t);
+    free(scratch);
+    return true;
+}
+
+/* ---- encoder ----------------------------------------------------------------------------- */
+
+/* Rows for a k=3, padding 1 convolution: col[t][i * 3 + k] = in(i, t * stride + k - 1), where
+ * in(i, p) = src[i * ch_stride + p * pos_stride] for p in [0, n_in_pos). */
+static void im2col(const float *src, size_t ch_stride, size_t pos_stride, int n_ch, int n_in_pos,
+                   int stride, int n_out_pos, float *col) {
+    for (int t = 0; t < n_out_pos; t++) {
+        float *row = col + (size_t)t * n_ch * 3;
+        for (int i = 0; i < n_ch; i++) {
+            for (int k = 0; k < 3; k++) {
+                int p = t * stride + k - 1;
+                row[i * 3 + k] = p >= 0 && p < n_in_pos
+                                     ? src[(size_t)i * ch_stride + (size_t)p * pos_stride]
+                                     : 0.0f;
+            }
+        }
+    }
+}
+
+static void free_bufs(float **bufs, int n) {
+    for (int i = 0; i < n; i++) free(bufs[i]);
+}
+
+fluid_status wh_encode(wh_state *s, const float *mel, size_t stride, fl_pool *pool,
+                       fluid_error *err) {
+    const fluid_whisper *m = s->m;
+    const wh_hparams *hp = &m->hp;
+    int T = hp->n_audio_ctx, n = hp->n_audio_state, n_mels = hp->n_mels;
+    int frames = 2 * T;
+    size_t tn = (size_t)T * n;
+    size_t col_floats = (size_t)frames * n_mels * 3;
+    if ((size_t)T * n * 3 > col_floats) col_floats = (size_t)T * n * 3;
+    float *bufs[8] = {
+        malloc(col_floats * sizeof(float)), malloc((size_t)frames * n * sizeof(float)),
+        malloc(tn * sizeof(float)),         malloc(tn * sizeof(float)),
+        malloc(tn * sizeof(float)),         malloc(tn * sizeof(float)),
+        malloc(tn * sizeof(float)),         malloc(tn * 4 * sizeof(float))};
+    for (int i = 0; i < 8; i++) {
+        if (!bufs[i]) {
+            free_bufs(bufs, 8);
+            return fl_set_error(err, FLUID_ERR_NOMEM, "whisper encoder: out of memory");
+        }
+    }
+    float *col = bufs[0], *c1 = bufs[1], *h = bufs[2], *q = bufs[3], *k = bufs[4], *v = bufs[5],
+          *a = bufs[6], *mlp = bufs[7];
+    float *x = s->enc_out;
+    /* conv1 over the mel frames, conv2 with stride 2, both followed by GELU */
+    im2col(mel, stride, 1, n_mels, frames, 1, frames, col);
+    linear(&m->conv1, m->conv1_b, col, frames, c1, pool);
+    gelu(c1, (size_t)frames * n);
+    im2col(c1, 1, (size_t)n, n, frames, 2, T, col);
+    linear(&m->conv2, m->conv2_b, col, T, x, pool);
+    gelu(x, tn);
+    add_rows(x, m->enc_pos, tn);
+    bool ok = true;
+    for (int l = 0; l < hp->n_audio_layer && ok; l++) {
+        const wh_block *b = &m->enc[l];
+        layer_norm(x, h, T, n, b->attn_ln);
+        linear(&b->attn.q, b->attn.q_b, h, T, q, pool);
+        linear(&b->attn.k, NULL, h, T, k, pool);
+        linear(&b->attn.v, b->attn.v_b, h, T, v, pool);
+        ok = attention(q, k, v, a, T, T, n, hp->n_audio_head, -1, pool);
+        if (!ok) break;
+        linear(&b->attn.o, b->attn.o_b, a, T, h, pool);
+        add_rows(x, h, tn);
+        layer_norm(x, h, T, n, b->mlp_ln);
+        linear(&b->mlp0, b->mlp0_b, h, T, mlp, pool);
+        gelu(mlp, tn * 4);
+        linear(&b->mlp2, b->mlp2_b, mlp, T, h, pool);
+        add_rows(x, h, tn);
+    }
+    if (ok) {
+        layer_norm(x, x, T, n, m->enc_ln);
+        size_t cross = (size_t)T * hp->n_text_state;
+        for (int l = 0; l < hp->n_text_layer; l++) {
+            const wh_attn *ca = &m->dec[l].cross;
+            linear(&ca->k, NULL, x, T, s->cross_k + l * cross, pool);
+            linear(&ca->v, ca->v_b, x, T, s->cross_v + l * cross, pool);
+        }
+    }
+    free_bufs(bufs, 8);
+    if (!ok) return fl_set_error(err, FLUID_ERR_NOMEM, "whisper encoder: out of memory");
+    return FLUID_OK;
+}
+
+/* ---- decoder ----------------------------------------------------------------------------- */
+
+fluid_status wh_decode(wh_state *s, int seq, const int32_t *tokens, int n_tok, float *logits,
+                       float *all_logits, fl_pool *pool, fluid_error *err) {
+    const fluid_whisper *m = s->m;
+    const wh_hparams *hp = &m->hp;
+    int n = hp->n_text_state, past = s->n_past[seq];
+    if (n_tok <= 0 || past + n_tok > hp->n_text_ctx)
+        return fl_set_error(err, FLUID_ERR_CONTEXT_FULL,
+                            "whisper decoder: %d + %d tokens exceed %d", past, n_tok,
+                            (int)hp->n_text_ctx);
+    for (int i = 0; i < n_tok; i++) {
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
+            return fl_set_error(err, FLUID_ERR_ARGUMENT, "whisper decoder: bad token %d",
+                                (int)tokens[i]);
+    }
+    size_t tn = (size_t)n_tok * n;
+    float *bufs[6] = {malloc(tn * sizeof(float)),     malloc(tn * sizeof(float)),
+                      malloc(tn * sizeof(float)),     malloc(tn * sizeof(float)),
+                      malloc(tn * 4 * sizeof(float)), NULL};
+    int n_out = all_logits ? n_tok : 1;
+    bufs[5] = malloc((size_t)n_out * hp->n_vocab * sizeof(float));
+    for (int i = 0; i < 6; i++) {
+        if (!bufs[i]) {
+            free_bufs(bufs, 6);
+            return fl_set_error(err, FLUID_ERR_NOMEM, "whisper decoder: out of memory");
+        }
+    }
+    float *x = bufs[0], *h = bufs[1], *q = bufs[2], *a = bufs[3], *mlp = bufs[4], *out = bufs[5];
+    for (int i = 0; i < n_tok; i++) {
+        fl_dequantize_row(&m->tok_emb, tokens[i], x + (size_t)i * n);
+        add_rows(x + (size_t)i * n, m->dec_pos + (size_t)(past + i) * n, (size_t)n);
+    }
+    bool ok = true;
+    size_t cross = (size_t)hp->n_audio_ctx * n;
+    for (int l = 0; l < hp->n_text_layer && ok; l++) {
+        const wh_block *b = &m->dec[l];
+        float *kc = self_cache(s->self_k, m, seq, l), *vc = self_cache(s->self_v, m, seq, l);
+        layer_norm(x, h, n_tok, n, b->attn_ln);
+        linear(&b->attn.q, b->attn.q_b, h, n_tok, q, pool);
+        linear(&b->attn.k, NULL, h, n_tok, kc + (size_t)past * n, pool);
+        linear(&b->attn.v, b->attn.v_b, h, n_tok, vc + (size_t)past * n, pool);
+        ok = attention(q, kc, vc, a, n_tok, past + n_tok, n, hp->n_text_head, past, pool);
+        if (!ok) break;
+        linear(&b->attn.o, b->attn.o_b, a, n_tok, h, pool);
+        add_rows(x, h, tn);
+        layer_norm(x, h, n_tok, n, b->cross_ln);
+        linear(&b->cross.q, b->cross.q_b, h, n_tok, q, pool);
+        ok = attention(q, s->cross_k + l * cross, s->cross_v + l * cross, a, n_tok, hp->n_audio_ctx,
+                       n, hp->n_text_head, -1, pool);
+        if (!ok) break;
+        linear(&b->cross.o, b->cross.o_b, a, n_tok, h, pool);
+        add_rows(x, h, tn);
+        layer_norm(x, h, n_tok, n, b->mlp_ln);
+        linear(&b->mlp0, b->mlp0_b, h, n_tok, mlp, pool);
+        gelu(mlp, tn * 4);
+        linear(&b->mlp2, b->mlp2_b, mlp, n_tok, h, pool);
+        add_rows(x, h, tn);
+    }
+    if (ok) {
+        const float *last = x + (size_t)(n_tok - n_out) * n;
+        layer_norm(last, h, n_out, n, m->dec_ln);
+        fl_matmul(&m->tok_emb, h, n_out, out, pool);
+        size_t nv = (size_t)hp->n_vocab;
+        if (all_logits) memcpy(all_logits, out, (size_t)n_out * nv * sizeof(float));
+        if (logits) memcpy(logits, out + (size_t)(n_out - 1) * nv, nv * sizeof(float));
+        s->n_past[seq] = past + n_tok;
+    }
+    free_bufs(bufs, 6);
+    if (!ok) return fl_set_error(err, FLUID_ERR_NOMEM, "whisper decoder: out of memory");
+    return FLUID_OK;
+}

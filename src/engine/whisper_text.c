@@ -1,0 +1,164 @@
+/* Text side of Whisper: encoding text into tokens (for prompts and the suppressed-symbol list)
+ * with byte-level BPE. The file lists tokens in rank order, so token id = merge rank, and
+ * tiktoken's rule applies: repeatedly merge the adjacent pair whose joined bytes have the
+ * lowest rank. Text is first split into words with GPT-2's pattern. */
+#include "engine/whisper_internal.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t hash_bytes(const char *s, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+    return h;
+}
+
+bool wh_bpe_init(fluid_whisper *m) {
+    size_t size = 1;
+    while (size < (size_t)m->n_file_tokens * 2 + 2) size *= 2;
+    m->bpe_table = malloc(size * sizeof(int32_t));
+    if (!m->bpe_table) return false;
+    for (size_t i = 0; i < size; i++) m->bpe_table[i] = -1;
+    m->bpe_table_size = size;
+    for (int32_t id = 0; id < m->n_file_tokens; id++) {
+        if (m->token_len[id] == 0) continue;
+        size_t at = hash_bytes(m->token_text[id], m->token_len[id]) & (size - 1);
+        while (m->bpe_table[at] >= 0) at = (at + 1) & (size - 1);
+        m->bpe_table[at] = id;
+    }
+    return true;
+}
+
+/* The id of the token made of exactly these bytes, or -1. */
+static int32_t token_of_bytes(const fluid_whisper *m, const char *s, size_t n) {
+    size_t mask = m->bpe_table_size - 1;
+    for (size_t at = hash_bytes(s, n) & mask;; at = (at + 1) & mask) {
+        int32_t id = m->bpe_table[at];
+        if (id < 0) return -1;
+        if (m->token_len[id] == n && memcmp(m->token_text[id], s, n) == 0) return id;
+    }
+}
+
+typedef struct token_buf {
+    int32_t *ids;
+    size_t n, cap;
+} token_buf;
+
+static bool push_token(token_buf *b, int32_t id) {
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        int32_t *ids = realloc(b->ids, cap * sizeof(int32_t));
+        if (!ids) return false;
+        b->ids = ids;
+        b->cap = cap;
+    }
+    b->ids[b->n++] = id;
+    return true;
+}
+
+/* BPE of one word: `starts` holds part boundaries (n_parts + 1 of them). */
+static bool bpe_word(const fluid_whisper *m, const char *w, size_t len, token_buf *out) {
+    size_t *starts = malloc((len + 1) * sizeof(size_t));
+    if (!starts) return false;
+    size_t n_parts = len;
+    for (size_t i = 0; i <= len; i++) starts[i] = i;
+    while (n_parts > 1) {
+        int32_t best = -1;
+        size_t best_at = 0;
+        for (size_t i = 0; i + 1 < n_parts; i++) {
+            int32_t id = token_of_bytes(m, w + starts[i], starts[i + 2] - starts[i]);
+            if (id >= 0 && (best < 0 || id < best)) {
+                best = id;
+                best_at = i;
+            }
+        }
+        if (best < 0) break;
+        memmove(&starts[best_at + 1], &starts[best_at + 2],
+                (n_parts - best_at - 1) * sizeof(size_t));
+        n_parts--;
+    }
+    bool ok = true;
+    for (size_t i = 0; i < n_parts && ok; i++) {
+        int32_t id = token_of_bytes(m, w + starts[i], starts[i + 1] - starts[i]);
+        if (id >= 0) ok = push_token(out, id);
+    }
+    free(starts);
+    return ok;
+}
+
+static const char GPT2_PATTERN[] =
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+
+int32_t *wh_tokenize(const fluid_whisper *m, const char *text, size_t *n_tokens) {
+    *n_tokens = 0;
+    int errcode;
+    PCRE2_SIZE erroff;
+    pcre2_code *re =
+        pcre2_compile((PCRE2_SPTR)GPT2_PATTERN, PCRE2_ZERO_TERMINATED,
+                      PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &errcode, &erroff, NULL);
+    if (!re) return NULL;
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+    token_buf out = {0};
+    bool ok = md != NULL && push_token(&out, 0);
+    out.n = 0; /* an empty text still gives a (non-NULL) array */
+    size_t len = strlen(text), at = 0;
+    while (ok && at < len) {
+        int rc = pcre2_match(re, (PCRE2_SPTR)text, len, at, 0, md, NULL);
+        if (rc < 0) break; /* no further word, or invalid UTF-8: stop there */
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        if (ov[1] <= at) break;
+        ok = bpe_word(m, text + ov[0], ov[1] - ov[0], &out);
+        at = ov[1];
+    }
+    pcre2_match_data_free(md);
+    pcre2_code_free(re);
+    if (!ok) {
+        free(out.ids);
+        return NULL;
+    }
+    *n_tokens = out.n;
+    return out.ids;
+}
+
+/* OpenAI's default suppress list: symbols that are not speech (and musical notes). */
+int32_t *wh_non_speech_tokens(const fluid_whisper *m, size_t *n) {
+    static const char *const symbols[] = {
+        "\"",  "#",  "(",  ")",   "*",   "+",   "/",   ":",  ";",   "<",  "=",  ">",
+        "@",   "[",  "\\", "]",   "^",   "_",   "`",   "{",  "|",   "}",  "~",  "「",
+        "」",  "『", "』", "<<",  ">>",  "<<<", ">>>", "--", "---", "-(", "-[", "('",
+        "(\"", "((", "))", "(((", ")))", "[[",  "]]",  "{{", "}}",  "♪♪", "♪♪♪"};
+    static const char *const notes[] = {"♩", "♪", "♫", "♬", "♭", "♮", "♯"};
+    size_t n_sym = sizeof symbols / sizeof symbols[0], n_notes = sizeof notes / sizeof notes[0];
+    token_buf out = {0};
+    bool ok = true;
+    const char *lead[] = {" -", " '"};
+    for (size_t i = 0; i < n_sym + n_notes + 2 && ok; i++) {
+        bool is_note = i >= n_sym && i < n_sym + n_notes;
+        const char *s = i < n_sym ? symbols[i]
+                        : is_note ? notes[i - n_sym]
+                                  : lead[i - n_sym - n_notes];
+        for (int spaced = 0; spaced < 2 && ok; spaced++) {
+            char buf[32];
+            if (i >= n_sym + n_notes && spaced) break; /* " -", " '": first token only */
+            snprintf(buf, sizeof buf, "%s%s", spaced ? " " : "", s);
+            size_t nt;
+            int32_t *ids = wh_tokenize(m, buf, &nt);
+            if (!ids) {
+                ok = false;
+                break;
+            }
+            if (nt >= 1 && (nt == 1 || is_note || i >= n_sym + n_notes))
+                ok = push_token(&out, ids[0]);
+            free(ids);
+        }
+    }
+    if (!ok) {
+        free(out.ids);
+        return NULL;
+    }
+    *n = out.n;
+    return out.ids;
+}
