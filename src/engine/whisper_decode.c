@@ -29,6 +29,8 @@ typedef struct window_ctx {
     int max_len;
     uint64_t rng;
     float *logits; /* per slot: n_vocab floats */
+    float *primed; /* the logits after the initial tokens */
+    int n_initial;
 } window_ctx;
 
 char *wh_tokens_text(const fluid_whisper *m, const int32_t *tokens, size_t n) {
@@ -384,11 +386,11 @@ static fluid_status decode_sampled(window_ctx *w, int n_cand, float temperature,
         c.sum = 0.0;
         c.done = false;
         c.slot = i;
-        if (i > 0) {
+        if (i > 0) { /* start from the primed state again */
             wh_seq_copy(w->st, i, 0);
-            memcpy(w->logits + (size_t)i * w->n_vocab, w->logits,
-                   (size_t)w->n_vocab * sizeof(float));
+            wh_seq_rewind(w->st, i, w->n_initial);
         }
+        memcpy(w->logits + (size_t)i * w->n_vocab, w->primed, (size_t)w->n_vocab * sizeof(float));
         s = decode_single(w, &c, temperature);
         if (s == FLUID_OK && (!have || cand_score(&c) > cand_score(best))) {
             cand_copy(best, &c);
@@ -404,14 +406,17 @@ fluid_status wh_decode_window(wh_state *st, const fluid_whisper *m, const wh_win
     memset(out, 0, sizeof(*out));
     bool beam = o->temperature <= 0.0f && o->beam_size > 1;
     int n_slots = beam ? o->beam_size : o->temperature > 0.0f && o->best_of > 1 ? o->best_of : 1;
-    window_ctx w = {st, m, o, pool, err, m->hp.n_vocab, 0, o->seed, NULL};
+    window_ctx w = {st, m, o, pool, err, m->hp.n_vocab, 0, o->seed, NULL, NULL, 0};
     w.logits = malloc((size_t)n_slots * (size_t)w.n_vocab * sizeof(float));
+    w.primed = malloc((size_t)w.n_vocab * sizeof(float));
     cand best = {0};
     fluid_status s = FLUID_OK;
-    if (!w.logits) s = fl_set_error(err, FLUID_ERR_NOMEM, "whisper: out of memory");
+    if (!w.logits || !w.primed) s = fl_set_error(err, FLUID_ERR_NOMEM, "whisper: out of memory");
     size_t n_initial = 0;
     if (s == FLUID_OK) s = prime(&w, &out->no_speech_prob, &n_initial);
     if (s == FLUID_OK) {
+        memcpy(w.primed, w.logits, (size_t)w.n_vocab * sizeof(float));
+        w.n_initial = (int)n_initial;
         int room = m->hp.n_text_ctx - (int)n_initial;
         w.max_len = o->max_tokens < room ? o->max_tokens : room;
         if (w.max_len < 0) w.max_len = 0;
@@ -438,6 +443,7 @@ fluid_status wh_decode_window(wh_state *st, const fluid_whisper *m, const wh_win
     }
     cand_free(&best);
     free(w.logits);
+    free(w.primed);
     if (s != FLUID_OK) wh_window_result_free(out);
     return s;
 }
