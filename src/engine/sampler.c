@@ -2,9 +2,9 @@
  * top-p, min-p and a seeded draw; plus log-probabilities of the raw distribution.
  *
  * Every step works on a copy of the logits as (logit, id) candidates. Filters shrink the
- * candidate count n; the candidates are kept in no particular order unless a filter needs the
- * best ones first, and then only as many as needed are selected (quickselect), so a
- * 256k-token vocabulary is never fully sorted unless top-p really needs most of it. */
+ * candidate count n and keep the candidates in no particular order: top-k and top-p select
+ * the best ones with quickselect-style partitions (top-p by probability mass), so a 256k-token
+ * vocabulary is never sorted. */
 #include "fluid/fluid.h"
 #include "util/error.h"
 
@@ -23,6 +23,7 @@
 
 typedef struct candidate {
     float logit;
+    float prob; /* exp(logit), unnormalised; filled once the candidates are few enough */
     int32_t id;
 } candidate;
 
@@ -247,20 +248,26 @@ static void swap_cand(candidate *a, candidate *b) {
     *b = t;
 }
 
+/* Partitions c[lo..hi] around a median-of-three pivot: better candidates before it, worse
+ * after; returns the pivot's final index. */
+static int32_t partition(candidate *c, int32_t lo, int32_t hi) {
+    int32_t mid = lo + (hi - lo) / 2;
+    if (ranks_before(c[mid], c[lo])) swap_cand(&c[mid], &c[lo]);
+    if (ranks_before(c[hi], c[lo])) swap_cand(&c[hi], &c[lo]);
+    if (ranks_before(c[mid], c[hi])) swap_cand(&c[mid], &c[hi]);
+    candidate pivot = c[hi];
+    int32_t store = lo;
+    for (int32_t i = lo; i < hi; i++)
+        if (ranks_before(c[i], pivot)) swap_cand(&c[i], &c[store++]);
+    swap_cand(&c[store], &c[hi]);
+    return store;
+}
+
 /* Rearranges c[0..n) so that its k best candidates come first (in no particular order). */
 static void select_best(candidate *c, int32_t n, int32_t k) {
     int32_t lo = 0, hi = n - 1;
     while (lo < hi) {
-        int32_t mid = lo + (hi - lo) / 2;
-        /* median of three as the pivot, moved to hi */
-        if (ranks_before(c[mid], c[lo])) swap_cand(&c[mid], &c[lo]);
-        if (ranks_before(c[hi], c[lo])) swap_cand(&c[hi], &c[lo]);
-        if (ranks_before(c[mid], c[hi])) swap_cand(&c[mid], &c[hi]);
-        candidate pivot = c[hi];
-        int32_t store = lo;
-        for (int32_t i = lo; i < hi; i++)
-            if (ranks_before(c[i], pivot)) swap_cand(&c[i], &c[store++]);
-        swap_cand(&c[store], &c[hi]);
+        int32_t store = partition(c, lo, hi);
         if (store == k - 1 || store == k) return;
         if (store < k)
             lo = store + 1;
@@ -274,12 +281,6 @@ static int compare_rank(const void *pa, const void *pb) {
     return ranks_before(a, b) ? -1 : ranks_before(b, a) ? 1 : 0;
 }
 
-/* Puts the m best of c[0..n) first, sorted best first. */
-static void sort_best(candidate *c, int32_t n, int32_t m) {
-    if (m < n) select_best(c, n, m);
-    qsort(c, (size_t)m, sizeof *c, compare_rank);
-}
-
 static float max_logit(const candidate *c, int32_t n) {
     float m = -INFINITY;
     for (int32_t i = 0; i < n; i++)
@@ -287,24 +288,44 @@ static float max_logit(const candidate *c, int32_t n) {
     return m;
 }
 
-/* The smallest most-likely-first prefix whose probability reaches top_p (at least one token).
- * Sorts only as many candidates as needed: a block, then a block four times larger, ... */
-static int32_t top_p_count(candidate *c, int32_t n, float top_p) {
-    float mx = max_logit(c, n);
+/* Fills prob = exp(logit) (the logits are at most 0) and returns their sum. */
+static double fill_probs(candidate *c, int32_t n) {
     double total = 0.0;
-    for (int32_t i = 0; i < n; i++) total += exp((double)(c[i].logit - mx));
-    double target = (double)top_p * total;
-    int32_t m = n < 64 ? n : 64;
-    for (;;) {
-        sort_best(c, n, m);
-        double cum = 0.0;
-        for (int32_t i = 0; i < m; i++) {
-            cum += exp((double)(c[i].logit - mx));
-            if (cum >= target) return i + 1;
+    for (int32_t i = 0; i < n; i++) total += c[i].prob = expf(c[i].logit);
+    return total;
+}
+
+static double mass(const candidate *c, int32_t lo, int32_t hi) {
+    double sum = 0.0;
+    for (int32_t i = lo; i < hi; i++) sum += c[i].prob;
+    return sum;
+}
+
+/* The size of the smallest most-likely-first prefix whose probability reaches top_p (moved to
+ * the front, unsorted). A quickselect on probability mass: each partition step keeps the side
+ * where the cumulative mass crosses the target, so this is linear on average; only the last
+ * few candidates are sorted. */
+static int32_t top_p_count(candidate *c, int32_t n, double total, float top_p) {
+    double target = (double)top_p * total, before = 0.0;
+    int32_t lo = 0, hi = n; /* c[0..lo) are in, c[hi..n) are out, c[lo..hi) undecided */
+    while (hi - lo > 32) {
+        int32_t store = partition(c, lo, hi - 1);
+        double upper = mass(c, lo, store);
+        if (before + upper >= target) {
+            hi = store;
+        } else if (before + upper + c[store].prob >= target) {
+            return store + 1;
+        } else {
+            before += upper + c[store].prob;
+            lo = store + 1;
         }
-        if (m == n) return n; /* rounding left the sum a hair short of the target */
-        m = m > n / 4 ? n : m * 4;
     }
+    qsort(c + lo, (size_t)(hi - lo), sizeof *c, compare_rank);
+    for (int32_t i = lo; i < hi; i++) {
+        before += c[i].prob;
+        if (before >= target) return i + 1;
+    }
+    return hi > 0 ? hi : 1; /* rounding left the sum a hair short of the target */
 }
 
 /* Keeps the candidates whose probability is at least min_p times the best one's. */
@@ -317,20 +338,16 @@ static int32_t min_p_filter(candidate *c, int32_t n, float min_p) {
 }
 
 static int32_t draw(fluid_sampler *s, const candidate *c, int32_t n) {
-    float mx = max_logit(c, n);
-    double total = 0.0;
-    for (int32_t i = 0; i < n; i++) total += exp((double)(c[i].logit - mx));
-    double u = rng_uniform(s->rng) * total;
+    double u = rng_uniform(s->rng) * mass(c, 0, n);
     double cum = 0.0;
-    int32_t last = -1;
+    int32_t last = 0;
     for (int32_t i = 0; i < n; i++) {
-        double p = exp((double)(c[i].logit - mx));
-        if (p <= 0.0) continue;
-        cum += p;
+        if (c[i].prob <= 0.0f) continue;
+        cum += c[i].prob;
         last = i;
         if (u < cum) return c[i].id;
     }
-    return last >= 0 ? c[last].id : c[0].id; /* u fell past the sum by rounding */
+    return c[last].id; /* u fell past the sum by rounding */
 }
 
 static int32_t argmax(const candidate *c, int32_t n) {
@@ -344,7 +361,7 @@ static int32_t argmax(const candidate *c, int32_t n) {
 static void prepare(fluid_sampler *s, const float *logits) {
     candidate *c = s->cand;
     for (int32_t i = 0; i < s->n_vocab; i++)
-        c[i] = (candidate){isnan(logits[i]) ? -INFINITY : logits[i], i};
+        c[i] = (candidate){isnan(logits[i]) ? -INFINITY : logits[i], 0.0f, i};
     for (size_t i = 0; i < s->params.n_logit_bias; i++) {
         const fluid_logit_bias *b = &s->params.logit_bias[i];
         c[b->token].logit = b->bias <= BAN_BIAS ? -INFINITY : c[b->token].logit + b->bias;
@@ -369,7 +386,8 @@ int32_t fluid_sampler_sample(fluid_sampler *s, const float *logits) {
         select_best(c, n, p->top_k);
         n = p->top_k;
     }
-    if (p->top_p < 1.0f) n = top_p_count(c, n, p->top_p);
+    double total = fill_probs(c, n);
+    if (p->top_p < 1.0f) n = top_p_count(c, n, total, p->top_p);
     if (p->min_p > 0.0f) n = min_p_filter(c, n, p->min_p);
     return draw(s, c, n);
 }
@@ -396,7 +414,7 @@ float fluid_logprobs(const float *logits, int32_t n_vocab, int32_t token, int32_
     if (mx == -INFINITY) return -INFINITY;
     double total = 0.0;
     for (int32_t i = 0; i < n_vocab; i++)
-        if (!isnan(logits[i])) total += exp((double)logits[i] - (double)mx);
+        if (!isnan(logits[i])) total += expf(logits[i] - mx);
     double lse = (double)mx + log(total);
 
     if (top != NULL && k > 0) {

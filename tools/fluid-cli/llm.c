@@ -91,6 +91,10 @@ void cli_llm_usage(FILE *out) {
                  o->name);
         fprintf(out, "  %-22s %s\n", names, o->help);
     }
+    fprintf(out,
+            "Output: the generated text and a newline; with --top-logprobs one line per token\n"
+            "  {\"token\":ID,\"logprob\":LP,\"top\":[[ID,LP],...]} (natural log, null for\n"
+            "  -inf); with --token-ids the ids as the last line. Timings go to stderr.\n");
 }
 
 static const opt_spec *find_option(const char *arg) {
@@ -360,6 +364,10 @@ static int run_generate(const llm_options *o) {
         return 1;
     }
     const fluid_vocab *vocab = fluid_model_vocab(model);
+    if (vocab == NULL) {
+        fprintf(stderr, "fluid-cli: %s has no tokenizer (tokenizer.ggml.*)\n", o->model);
+        goto done;
+    }
     int32_t n_vocab = fluid_vocab_size(vocab);
     size_t n_prompt = 0;
     prompt = prompt_tokens(vocab, o, &n_prompt);
