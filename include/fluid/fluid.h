@@ -88,8 +88,15 @@ typedef struct fluid_chat_message {
 } fluid_chat_message;
 
 /* Formats messages as the model family's chat template expects (detected from
- * tokenizer.chat_template), with the assistant's generation prompt appended when asked.
- * Returns a malloc'd string, or NULL with err set. */
+ * tokenizer.chat_template: ChatML/Qwen, Llama 3, Phi-3, Mistral, Gemma, Gemma 4; ChatML when the
+ * vocabulary has no template or an unknown one), with the assistant's generation prompt
+ * appended when asked. Families without a system turn (Gemma 1-3, Mistral before v7, the
+ * original Phi-3) fold system text into a user turn, where their templates put it.
+ * BOS rule: tokenize the result with add_special = true and parse_special = true. The text
+ * starts with the BOS token's text only when the family's template starts with BOS and the
+ * vocabulary does not add BOS itself, so the tokens start with exactly one BOS whenever either
+ * asks for it.
+ * Returns a malloc'd string, or NULL with err set (e.g. an unsupported role). */
 char *fluid_chat_format(const fluid_vocab *vocab, const fluid_chat_message *messages, size_t n,
                         bool add_generation_prompt, fluid_error *err);
 
