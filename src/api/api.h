@@ -11,16 +11,15 @@
 
 #include "util/buf.h"
 
-typedef struct rt_runtime rt_runtime;
+#include "runtime/runtime.h"
 
 /* What every handler may need besides the request. */
 typedef struct api_ctx {
-    rt_runtime *rt;      /* NULL: no runtime (tests of the HTTP layer alone) */
+    rt_manager *rt;      /* the model manager */
     const char *version; /* e.g. "0.1.0" */
     int64_t started_at;  /* unix seconds */
-    bool auth_required;  /* for the route list and the OpenAPI document */
+    bool auth_required;  /* for the route list */
     int keepalive_ms;    /* an SSE comment after this long without events */
-    int64_t max_body_bytes;
 } api_ctx;
 
 /* One field of a multipart/form-data body. Names and values point into the request body. */
@@ -71,19 +70,19 @@ typedef struct api_response {
     const char *content_type; /* static string */
     char *body;               /* malloc'd; owned by the response */
     size_t body_len;
-    int retry_after; /* seconds; 0 = no Retry-After header */
-    const char *allow; /* static string for 405s */
+    int retry_after;    /* seconds; 0 = no Retry-After header */
+    const char *allow;  /* static string for 405s */
     api_stream *stream; /* when set, the body is streamed (body is ignored) */
     /* For the access log: the model the request named, if any. */
-    char model[128];
+    char model[256];
 } api_response;
 
 void api_response_free(api_response *res);
 
 /* Sets res to the OpenAI error object {"error":{"message","type","param","code"}}.
  * type is derived from status when NULL. param and code may be NULL. */
-void api_error(api_response *res, int status, const char *param, const char *code,
-               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void api_error(api_response *res, int status, const char *param, const char *code, const char *fmt,
+               ...) __attribute__((format(printf, 5, 6)));
 /* The error type OpenAI uses for a status, e.g. 400 -> "invalid_request_error". */
 const char *api_error_type(int status);
 

@@ -11,10 +11,14 @@ static size_t utf8_sequence(const unsigned char *s, size_t avail) {
     size_t n;
     uint32_t cp;
     if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07;
-    else return 0;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4, cp = c & 0x07;
+    else
+        return 0;
     if (avail < n) return 0;
     for (size_t i = 1; i < n; i++) {
         if ((s[i] & 0xC0) != 0x80) return 0;
@@ -114,26 +118,25 @@ bool api_get_int(json_t *obj, const char *key, int64_t min, int64_t max, int64_t
     json_t *v = field(obj, key, present);
     if (v == NULL) return true;
     /* 3.0 is accepted as an integer, as JSON does not distinguish them. */
-    bool integral = json_is_integer(v) ||
-                    (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v) &&
-                     fabs(json_real_value(v)) < 9e15);
+    bool integral =
+        json_is_integer(v) || (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v) &&
+                               fabs(json_real_value(v)) < 9e15);
     if (!integral) {
         api_error(res, 400, key, "invalid_type", "'%s' must be an integer.", key);
         return false;
     }
     int64_t i = json_is_integer(v) ? (int64_t)json_integer_value(v) : (int64_t)json_real_value(v);
     if (i < min || i > max) {
-        api_error(res, 400, key, "invalid_value",
-                  "'%s' must be between %lld and %lld; got %lld.", key, (long long)min,
-                  (long long)max, (long long)i);
+        api_error(res, 400, key, "invalid_value", "'%s' must be between %lld and %lld; got %lld.",
+                  key, (long long)min, (long long)max, (long long)i);
         return false;
     }
     *out = i;
     return true;
 }
 
-bool api_get_string(json_t *obj, const char *key, size_t max_len, const char **out,
-                    bool *present, api_response *res) {
+bool api_get_string(json_t *obj, const char *key, size_t max_len, const char **out, bool *present,
+                    api_response *res) {
     json_t *v = field(obj, key, present);
     if (v == NULL) return true;
     if (!json_is_string(v)) {
@@ -141,8 +144,8 @@ bool api_get_string(json_t *obj, const char *key, size_t max_len, const char **o
         return false;
     }
     if (json_string_length(v) > max_len) {
-        api_error(res, 400, key, "string_above_max_length",
-                  "'%s' is longer than %zu bytes.", key, max_len);
+        api_error(res, 400, key, "string_above_max_length", "'%s' is longer than %zu bytes.", key,
+                  max_len);
         return false;
     }
     if (strlen(json_string_value(v)) != json_string_length(v)) {

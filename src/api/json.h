@@ -27,7 +27,7 @@ bool api_get_number(json_t *obj, const char *key, double min, double max, double
 bool api_get_int(json_t *obj, const char *key, int64_t min, int64_t max, int64_t *out,
                  bool *present, api_response *res);
 /* *out points into obj (valid while obj lives). Strings longer than max_len are rejected. */
-bool api_get_string(json_t *obj, const char *key, size_t max_len, const char **out,
-                    bool *present, api_response *res);
+bool api_get_string(json_t *obj, const char *key, size_t max_len, const char **out, bool *present,
+                    api_response *res);
 
 #endif

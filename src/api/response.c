@@ -71,18 +71,25 @@ bool api_set_json(api_response *res, int status, json_t *doc) {
 
 const char *api_error_type(int status) {
     switch (status) {
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "not_found_error";
-    case 409: return "conflict_error";
-    case 429: return "rate_limit_error";
-    case 503: return "service_unavailable_error";
-    default: return status >= 500 ? "server_error" : "invalid_request_error";
+    case 401:
+        return "authentication_error";
+    case 403:
+        return "permission_error";
+    case 404:
+        return "not_found_error";
+    case 409:
+        return "conflict_error";
+    case 429:
+        return "rate_limit_error";
+    case 503:
+        return "service_unavailable_error";
+    default:
+        return status >= 500 ? "server_error" : "invalid_request_error";
     }
 }
 
-void api_error(api_response *res, int status, const char *param, const char *code,
-               const char *fmt, ...) {
+void api_error(api_response *res, int status, const char *param, const char *code, const char *fmt,
+               ...) {
     char message[1024];
     va_list ap;
     va_start(ap, fmt);

@@ -48,12 +48,13 @@ static const opt_spec options[] = {
     {"Models", "--model-path", "FLUID_MODEL_PATH", STR(model_path), "DIR",
      "folder with llm/ and whisper/ model folders (./models)"},
     {"Models", "--cache-dir", "FLUID_CACHE_DIR", STR(cache_dir), "DIR",
-     "folder for downloads in progress and caches (./data/cache)"},
+     "folder for downloads in progress and caches (<model-path>/cache)"},
     {"Models", "--llm-model", "FLUID_LLM_MODEL", STR(llm_model), "NAME",
-     "default language model (a file under llm/, or owner/repo/file.gguf)"},
+     "default language model: a file under llm/, owner/repo/file.gguf, or none"},
     {"Models", "--whisper-model", "FLUID_WHISPER_MODEL", STR(whisper_model), "NAME",
-     "default Whisper model (a file under whisper/)"},
-    {"Models", "--device", "FLUID_DEVICE", STR(device), "DEV", "auto or cpu (auto)"},
+     "default Whisper model: whisper-<name> (whisper/ggml-<name>.bin), or none"},
+    {"Models", "--device", "FLUID_DEVICE", STR(device), "DEV",
+     "auto, cpu, gpu or npu (auto; this build computes on the CPU)"},
     {"Models", "--no-warm-up", "FLUID_NO_WARM_UP", FLAG(no_warm_up), NULL,
      "do not load the default models at start-up (load on first request)"},
     {"Models", "--no-download", "FLUID_NO_DOWNLOAD", FLAG(no_download), NULL,
@@ -61,7 +62,7 @@ static const opt_spec options[] = {
     {"Resources", "--idle-timeout", "FLUID_IDLE_TIMEOUT", DBL(idle_timeout_min, 0, 1e6), "MIN",
      "unload a model unused this many minutes (5; 0 = never)"},
     {"Resources", "--idle-check-interval", "FLUID_IDLE_CHECK_INTERVAL",
-     INT(idle_check_interval_s, 1, 86400), "S", "how often idle models are looked for (60)"},
+     DBL(idle_check_interval_s, 0.01, 86400), "S", "how often idle models are looked for (60)"},
     {"Resources", "--max-memory", "FLUID_MAX_MEMORY", DBL(max_memory_gb, 0, 1e6), "GB",
      "memory budget for loaded models (0 = no limit)"},
     {"Resources", "--max-models-per-type", "FLUID_MAX_MODELS_PER_TYPE",
@@ -69,7 +70,7 @@ static const opt_spec options[] = {
     {"Resources", "--threads", "FLUID_THREADS", INT(threads, 0, 1024), "N",
      "compute threads (0 = one per core)"},
     {"Resources", "--queue-size", "FLUID_QUEUE_SIZE", INT(queue_size, 1, 4096), "N",
-     "requests waiting per model before 429 (16)"},
+     "requests waiting per model before 429 (8)"},
     {"Resources", "--ctx-size", "FLUID_CTX_SIZE", INT(ctx_size, 0, 1 << 20), "N",
      "context length of a chat (0 = the model's, at most 4096)"},
     {"Logging", "--log-level", "FLUID_LOG_LEVEL", STR(log_level), "LEVEL",
@@ -90,12 +91,11 @@ void fs_config_defaults(fs_config *cfg) {
     cfg->connection_timeout_s = 60;
     cfg->keepalive_s = 10;
     snprintf(cfg->model_path, sizeof cfg->model_path, "./models");
-    snprintf(cfg->cache_dir, sizeof cfg->cache_dir, "./data/cache");
     snprintf(cfg->device, sizeof cfg->device, "auto");
     cfg->idle_timeout_min = 5;
     cfg->idle_check_interval_s = 60;
     cfg->max_models_per_type = 1;
-    cfg->queue_size = 16;
+    cfg->queue_size = 8;
     snprintf(cfg->log_level, sizeof cfg->log_level, "info");
 }
 
@@ -147,8 +147,8 @@ static bool set_option(fs_config *cfg, const opt_spec *o, const char *value, con
     case OPT_INT: {
         long v = strtol(value, &end, 10);
         if (errno != 0 || end == value || *end != '\0' || v < o->min || v > o->max) {
-            fprintf(err, "fluid-server: %s: '%s' is not a whole number from %.0f to %.0f\n",
-                    source, value, o->min, o->max);
+            fprintf(err, "fluid-server: %s: '%s' is not a whole number from %.0f to %.0f\n", source,
+                    value, o->min, o->max);
             return false;
         }
         *(int *)field = (int)v;
@@ -171,7 +171,8 @@ static bool set_option(fs_config *cfg, const opt_spec *o, const char *value, con
             return false;
         }
         return true;
-    default: return false;
+    default:
+        return false;
     }
 }
 
@@ -190,10 +191,12 @@ static bool validate(const fs_config *cfg, FILE *err) {
                 cfg->log_level);
         return false;
     }
-    if (strcasecmp(cfg->device, "auto") != 0 && strcasecmp(cfg->device, "cpu") != 0) {
-        fprintf(err, "fluid-server: --device: '%s' is not available; this build runs on: auto, "
-                     "cpu\n",
-                cfg->device);
+    static const char *const devices[] = {"auto", "cpu", "gpu", "npu"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++)
+        known = known || strcasecmp(cfg->device, devices[i]) == 0;
+    if (!known) {
+        fprintf(err, "fluid-server: --device: '%s' is not auto, cpu, gpu or npu\n", cfg->device);
         return false;
     }
     if (cfg->host[0] == '\0') {

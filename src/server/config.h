@@ -18,15 +18,15 @@ typedef struct fs_config {
     int keepalive_s; /* SSE comment after this many seconds without an event */
     /* models */
     char model_path[4096];
-    char cache_dir[4096];
-    char llm_model[512];
-    char whisper_model[512];
+    char cache_dir[4096];    /* "" = <model_path>/cache */
+    char llm_model[512];     /* "" = the built-in default, "none" = no default */
+    char whisper_model[512]; /* likewise */
     char device[16];
     bool no_warm_up;
     bool no_download;
     /* resources */
     double idle_timeout_min;
-    int idle_check_interval_s;
+    double idle_check_interval_s;
     double max_memory_gb;
     int max_models_per_type;
     int threads;

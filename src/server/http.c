@@ -19,6 +19,9 @@
 #include "util/buf.h"
 #include "util/log.h"
 
+/* Bytes of an oversized body read and dropped before the connection is cut instead. */
+#define MAX_DISCARD_BYTES (64ull * 1024 * 1024)
+
 struct http_server {
     struct MHD_Daemon *daemon;
     const api_ctx *ctx;
@@ -36,10 +39,11 @@ typedef struct request_state {
     struct timespec start;
     char method[16];
     char path[256];
-    char model[128];
+    char model[256];
     int status;
     bool answered; /* a response was queued before the body was read */
     bool too_large;
+    uint64_t discarded; /* bytes of a too-large body thrown away */
     int fd;
     fl_buf body;
 } request_state;
@@ -53,7 +57,8 @@ typedef struct stream_box {
 static double elapsed_ms(const struct timespec *since) {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - since->tv_sec) * 1e3 + (double)(now.tv_nsec - since->tv_nsec) / 1e6;
+    return (double)(now.tv_sec - since->tv_sec) * 1e3 +
+           (double)(now.tv_nsec - since->tv_nsec) / 1e6;
 }
 
 static void copy_str(char *dst, size_t size, const char *src) {
@@ -131,8 +136,8 @@ static enum MHD_Result send_response(request_state *st, struct MHD_Connection *c
     struct MHD_Response *r;
     if (res->stream != NULL) {
         stream_box *box = malloc(sizeof *box);
-        r = box ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader,
-                                                    box, stream_free)
+        r = box ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, box,
+                                                    stream_free)
                 : NULL;
         if (r == NULL) {
             free(box);
@@ -197,6 +202,13 @@ static enum MHD_Result send_error(request_state *st, struct MHD_Connection *c, i
     return send_response(st, c, &res);
 }
 
+static enum MHD_Result send_too_large(request_state *st, struct MHD_Connection *c) {
+    char limit[32];
+    snprintf(limit, sizeof limit, "%lld", (long long)st->srv->opts.max_body_bytes);
+    return send_error(st, c, 413, "request_too_large", NULL,
+                      "The request body is larger than the limit of %s bytes.", limit);
+}
+
 /* ---- the request handler ---- */
 
 static bool client_gone(void *conn) {
@@ -251,10 +263,11 @@ static bool answer_early(request_state *st, struct MHD_Connection *c, const char
         *result = send_error(st, c, 404, "unknown_url", NULL, "Unknown request URL: %s.", url);
         return true;
     case ROUTE_BAD_METHOD:
-        *result = send_error(st, c, 405, "method_not_allowed", NULL,
+        *result = send_error(st, c, 405, "method_not_allowed", allow,
                              "Method %s is not allowed here.", method);
         return true;
-    case ROUTE_FOUND: break;
+    case ROUTE_FOUND:
+        break;
     }
     if (r->needs_auth && srv->api_key[0] != '\0' &&
         !http_auth_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"),
@@ -264,11 +277,9 @@ static bool answer_early(request_state *st, struct MHD_Connection *c, const char
         return true;
     }
     const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-    if (length != NULL && strtoull(length, NULL, 10) > (unsigned long long)srv->opts.max_body_bytes) {
-        char limit[32];
-        snprintf(limit, sizeof limit, "%lld", (long long)srv->opts.max_body_bytes);
-        *result = send_error(st, c, 413, "request_too_large", NULL,
-                             "The request body is larger than the limit of %s bytes.", limit);
+    if (length != NULL &&
+        strtoull(length, NULL, 10) > (unsigned long long)srv->opts.max_body_bytes) {
+        *result = send_too_large(st, c);
         return true;
     }
     return false;
@@ -325,9 +336,8 @@ static enum MHD_Result dispatch(request_state *st, struct MHD_Connection *c, con
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
     (void)version;
     http_server *srv = cls;
     request_state *st = *con_cls;
@@ -349,15 +359,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (st->body.len + n > (size_t)srv->opts.max_body_bytes) {
-            /* A chunked body that outgrew the limit: stop reading it. */
+        if (st->too_large || st->body.len + n > (size_t)srv->opts.max_body_bytes) {
+            /* A body without Content-Length that outgrew the limit: MHD can answer only once
+             * the body is read, so the rest is discarded (up to a bound, then the connection
+             * is dropped) and 413 is sent at the end. */
+            if (!st->too_large) fl_buf_free(&st->body);
             st->too_large = true;
-            st->status = 413;
-            return MHD_NO;
+            st->discarded += n;
+            return st->discarded > MAX_DISCARD_BYTES ? MHD_NO : MHD_YES;
         }
         return fl_buf_append(&st->body, upload_data, n) ? MHD_YES : MHD_NO;
     }
     if (st->answered) return MHD_YES;
+    if (st->too_large) return send_too_large(st, c);
     return dispatch(st, c, url, method);
 }
 
@@ -368,11 +382,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     request_state *st = *con_cls;
     if (st == NULL) return;
     *con_cls = NULL;
-    const char *how = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
-                      : toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ? " client-aborted"
+    const char *how = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK      ? ""
+                      : toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT    ? " client-aborted"
                       : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? " timed-out"
-                      : st->too_large ? " body-too-large"
-                                      : " aborted";
+                      : st->too_large                                 ? " body-too-large"
+                                                                      : " aborted";
     fl_log(toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? FL_LOG_INFO : FL_LOG_WARN,
            "%s %s %s %d %.1fms%s%s%s", st->id, st->method, st->path, st->status,
            elapsed_ms(&st->start), st->model[0] ? " model=" : "", st->model, how);
@@ -393,7 +407,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
 
 static bool resolve(const char *host, int port, struct sockaddr_storage *addr, socklen_t *len,
                     fluid_error *err) {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *list = NULL;
     char service[16];
@@ -419,7 +434,8 @@ http_server *http_start(const http_options *opts, const api_ctx *ctx, fluid_erro
     srv->ctx = ctx;
     srv->opts = *opts;
     copy_str(srv->api_key, sizeof srv->api_key, opts->api_key);
-    copy_str(srv->cors_origin, sizeof srv->cors_origin, opts->cors_origin ? opts->cors_origin : "*");
+    copy_str(srv->cors_origin, sizeof srv->cors_origin,
+             opts->cors_origin ? opts->cors_origin : "*");
     atomic_init(&srv->next_request, 1);
     struct sockaddr_storage addr;
     socklen_t addr_len;
@@ -428,14 +444,14 @@ http_server *http_start(const http_options *opts, const api_ctx *ctx, fluid_erro
         return NULL;
     }
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)opts->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &addr,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)opts->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)opts->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)64 * 1024, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_END);
+        (unsigned)opts->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_END);
     if (srv->daemon == NULL) {
         fl_set_error(err, FLUID_ERR_IO, "cannot listen on %s:%d (address in use or not allowed)",
                      opts->host, opts->port);
@@ -447,7 +463,9 @@ http_server *http_start(const http_options *opts, const api_ctx *ctx, fluid_erro
     return srv;
 }
 
-int http_port(const http_server *srv) { return srv->port; }
+int http_port(const http_server *srv) {
+    return srv->port;
+}
 
 void http_quiesce(http_server *srv) {
     if (srv != NULL && srv->daemon != NULL) MHD_quiesce_daemon(srv->daemon);

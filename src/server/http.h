@@ -11,7 +11,7 @@
 
 typedef struct http_options {
     const char *host;
-    int port; /* 0 = any free port */
+    int port;            /* 0 = any free port */
     const char *api_key; /* NULL or "" = no authentication */
     const char *cors_origin;
     int64_t max_body_bytes;

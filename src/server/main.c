@@ -1,16 +1,150 @@
-/* fluid-server entry point (placeholder until the HTTP server lands). */
+/* fluid-server: reads the settings, starts the model runtime and the HTTP server, and serves
+ * until SIGINT or SIGTERM; then drains (running requests finish) and exits 0. A second signal
+ * during the drain exits at once. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "api/api.h"
 #include "fluid/fluid.h"
+#include "runtime/runtime.h"
+#include "server/config.h"
+#include "server/http.h"
+#include "util/log.h"
 
-int main(int argc, char **argv) {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--version") == 0) {
-            printf("fluid-server %s\n", fluid_version());
-            return 0;
+/* "" = the runtime's built-in default (NULL), "none" = no default (""). */
+static const char *model_setting(const char *value) {
+    if (value[0] == '\0') return NULL;
+    return strcasecmp(value, "none") == 0 ? "" : value;
+}
+
+static void runtime_config(const fs_config *cfg, rt_config *rc) {
+    rt_config_defaults(rc);
+    rc->model_path = cfg->model_path;
+    rc->cache_dir = cfg->cache_dir[0] ? cfg->cache_dir : NULL;
+    rc->llm_model = model_setting(cfg->llm_model);
+    rc->whisper_model = model_setting(cfg->whisper_model);
+    rc->device = cfg->device;
+    rc->warm_up = !cfg->no_warm_up;
+    rc->auto_download = !cfg->no_download;
+    rc->idle_timeout_s = cfg->idle_timeout_min * 60.0;
+    rc->idle_check_interval_s = cfg->idle_check_interval_s;
+    rc->max_memory_gb = cfg->max_memory_gb;
+    rc->max_models_per_type = cfg->max_models_per_type;
+    rc->n_threads = cfg->threads;
+    rc->n_ctx = cfg->ctx_size;
+    rc->queue_capacity = cfg->queue_size;
+}
+
+typedef struct drain {
+    http_server *http;
+    rt_manager *rt;
+    atomic_bool done;
+} drain;
+
+static void *drain_thread(void *arg) {
+    drain *d = arg;
+    http_stop(d->http); /* waits for the requests in flight */
+    rt_destroy(d->rt);
+    atomic_store(&d->done, true);
+    return NULL;
+}
+
+/* Blocks until SIGINT/SIGTERM, drains, and returns the exit code. */
+static int serve_until_signal(const sigset_t *signals, http_server *http, rt_manager *rt) {
+    int sig = 0;
+    while (sigwait(signals, &sig) != 0) {
+    }
+    fl_log(FL_LOG_INFO, "received %s: finishing requests in flight (signal again to quit now)",
+           sig == SIGINT ? "SIGINT" : "SIGTERM");
+    http_quiesce(http);
+    drain d = {.http = http, .rt = rt};
+    atomic_init(&d.done, false);
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, drain_thread, &d) != 0) {
+        drain_thread(&d);
+        return 0;
+    }
+    const struct timespec tick = {0, 100 * 1000 * 1000};
+    while (!atomic_load(&d.done)) {
+        if (sigtimedwait(signals, NULL, &tick) > 0) {
+            fl_log(FL_LOG_WARN, "second signal: exiting without waiting");
+            _exit(130);
         }
     }
-    fprintf(stderr, "fluid-server %s: the HTTP server is not built yet\n", fluid_version());
-    return 1;
+    pthread_join(thread, NULL);
+    fl_log(FL_LOG_INFO, "stopped");
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    fs_config cfg;
+    fs_config_defaults(&cfg);
+    switch (
+        fs_config_parse(&cfg, argc, argv, (const char *(*)(const char *))getenv, stdout, stderr)) {
+    case FS_CONFIG_EXIT:
+        return 0;
+    case FS_CONFIG_ERROR:
+        return 2;
+    case FS_CONFIG_RUN:
+        break;
+    }
+    fl_log_level level = FL_LOG_INFO;
+    fl_log_parse_level(cfg.log_level, &level);
+    fl_log_set_level(level);
+
+    /* Signals are taken by sigwait in main only: block them before any thread starts. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    rt_config rc;
+    runtime_config(&cfg, &rc);
+    rt_error rerr = {0};
+    rt_manager *rt = rt_create(&rc, &rerr);
+    if (rt == NULL) {
+        fprintf(stderr, "fluid-server: %s\n", rerr.message);
+        return 2;
+    }
+    if (rt_start(rt, &rerr) != RT_OK) {
+        fprintf(stderr, "fluid-server: cannot start the model runtime: %s\n", rerr.message);
+        rt_destroy(rt);
+        return 1;
+    }
+    api_ctx ctx = {.rt = rt,
+                   .version = fluid_version(),
+                   .started_at = (int64_t)time(NULL),
+                   .auth_required = cfg.api_key[0] != '\0',
+                   .keepalive_ms = cfg.keepalive_s * 1000};
+    http_options opts = {.host = cfg.host,
+                         .port = cfg.port,
+                         .api_key = cfg.api_key,
+                         .cors_origin = cfg.cors_origin,
+                         .max_body_bytes = (int64_t)cfg.max_body_mb * 1024 * 1024,
+                         .max_connections = cfg.max_connections,
+                         .connection_timeout_s = cfg.connection_timeout_s};
+    fluid_error herr = {0};
+    http_server *http = http_start(&opts, &ctx, &herr);
+    if (http == NULL) {
+        fprintf(stderr, "fluid-server: %s\n", herr.message);
+        rt_destroy(rt);
+        return 1;
+    }
+    bool v6 = strchr(cfg.host, ':') != NULL;
+    printf("fluid-server %s listening on http://%s%s%s:%d\n", fluid_version(), v6 ? "[" : "",
+           cfg.host, v6 ? "]" : "", http_port(http));
+    fflush(stdout);
+    fl_log(FL_LOG_INFO, "models in %s; API key %s; CORS origin %s", cfg.model_path,
+           cfg.api_key[0] ? "required" : "not required", cfg.cors_origin);
+    return serve_until_signal(&signals, http, rt);
 }

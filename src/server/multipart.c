@@ -90,8 +90,8 @@ static bool parse_part_headers(const char *h, size_t len, api_form_part *part, c
             if (!header_param(v, vlen, "name", part->name, sizeof part->name, &too_long))
                 return fail(err, err_size,
                             too_long ? "a part's name is too long" : "a part has no name");
-            part->has_filename = header_param(v, vlen, "filename", part->filename,
-                                              sizeof part->filename, &too_long);
+            part->has_filename =
+                header_param(v, vlen, "filename", part->filename, sizeof part->filename, &too_long);
             if (too_long) return fail(err, err_size, "a part's filename is too long");
             have_disposition = true;
         } else if (name_len == 12 && strncasecmp(h, "Content-Type", 12) == 0) {
@@ -146,7 +146,8 @@ bool mp_parse(const char *body, size_t len, const char *boundary, api_form *form
             hlen = (size_t)(hend - p);
             data = hend + 4;
         }
-        if (hlen > MP_MAX_HEADERS_BYTES) return fail(err, err_size, "a part's headers are too long");
+        if (hlen > MP_MAX_HEADERS_BYTES)
+            return fail(err, err_size, "a part's headers are too long");
         api_form_part *part = &form->parts[form->n];
         memset(part, 0, sizeof *part);
         if (!parse_part_headers(p, hlen, part, err, err_size)) return false;

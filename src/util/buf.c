@@ -27,7 +27,9 @@ bool fl_buf_append(fl_buf *b, const void *bytes, size_t n) {
     return true;
 }
 
-bool fl_buf_puts(fl_buf *b, const char *s) { return fl_buf_append(b, s, strlen(s)); }
+bool fl_buf_puts(fl_buf *b, const char *s) {
+    return fl_buf_append(b, s, strlen(s));
+}
 
 bool fl_buf_printf(fl_buf *b, const char *fmt, ...) {
     va_list ap;

@@ -10,9 +10,13 @@
  * well defined even if a test changes it. */
 static _Atomic int log_threshold = FL_LOG_INFO;
 
-void fl_log_set_level(fl_log_level level) { atomic_store(&log_threshold, (int)level); }
+void fl_log_set_level(fl_log_level level) {
+    atomic_store(&log_threshold, (int)level);
+}
 
-fl_log_level fl_log_get_level(void) { return (fl_log_level)atomic_load(&log_threshold); }
+fl_log_level fl_log_get_level(void) {
+    return (fl_log_level)atomic_load(&log_threshold);
+}
 
 int fl_log_parse_level(const char *name, fl_log_level *level) {
     static const struct {
@@ -38,8 +42,8 @@ void fl_log(fl_log_level level, const char *fmt, ...) {
     gmtime_r(&ts.tv_sec, &tm);
     char line[2048];
     int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, tags[level]);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, tags[level]);
     if (n < 0 || (size_t)n >= sizeof line) return;
     va_list ap;
     va_start(ap, fmt);
