@@ -177,7 +177,7 @@ typedef struct rt_runtime_health {
 typedef struct rt_health_info {
     rt_overall status;
     bool warming_up;
-    char warmup_task[128]; /* what the warm-up is doing ("" when done) */
+    char warmup_task[RT_ID_MAX + 64]; /* what the warm-up is doing ("" when done) */
     rt_runtime_health llm, whisper;
     uint64_t memory_bytes;       /* resident weights + KV caches of all models */
     uint64_t memory_limit_bytes; /* 0 = no limit */
