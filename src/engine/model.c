@@ -305,19 +305,19 @@ static void load_tensors(loader *ld) {
     for (int il = 0; il < hp->n_layer && !ld->failed; il++) load_layer(ld, il);
 }
 
-/* Parameter count and the type holding most of the weight bytes. */
+/* Parameter count and the type of most matrix elements (the model's "quantization"). */
 static void summarise(fluid_model *m) {
-    size_t bytes_by_type[FL_TYPE_COUNT] = {0};
+    uint64_t elements_by_type[FL_TYPE_COUNT] = {0};
     int64_t n = gguf_n_tensors(m->file);
     for (int64_t i = 0; i < n; i++) {
         const fl_tensor *t = gguf_tensor(m->file, i);
         m->n_params += (uint64_t)fl_tensor_nelements(t);
         if (t->n_dims >= 2 && (unsigned)t->type < FL_TYPE_COUNT)
-            bytes_by_type[t->type] += t->nbytes;
+            elements_by_type[t->type] += (uint64_t)fl_tensor_nelements(t);
     }
     int best = FL_TYPE_F32;
     for (int ty = 0; ty < FL_TYPE_COUNT; ty++)
-        if (bytes_by_type[ty] > bytes_by_type[best]) best = ty;
+        if (elements_by_type[ty] > elements_by_type[best]) best = ty;
     const fl_type_traits *tr = fl_type_traits_of((uint32_t)best);
     m->type_name = tr ? tr->name : "unknown";
 }
