@@ -89,6 +89,10 @@ struct fluid_whisper {
     size_t bpe_table_size;
 };
 
+/* Reads a file up to its vocabulary (hparams, specials, mel filters, tokens) and ignores the
+ * tensors: for header-only files and tests. Only the text and mel functions may be used. */
+fluid_whisper *wh_load_header(const char *path, fluid_error *err);
+
 /* ---- model text ---- */
 /* Encodes UTF-8 text into tokens (tiktoken-style BPE over the file's ranks). Returns a malloc'd
  * array or NULL (no memory). */
@@ -142,6 +146,19 @@ typedef struct wh_rules {
 /* Applies OpenAI Whisper's logit filters in place to the logits for the next token after
  * `sampled` (the tokens sampled so far in this window, no prompt/SOT). */
 void wh_apply_rules(const wh_rules *r, const int32_t *sampled, size_t n_sampled, float *logits);
+
+/* A segment of a window: tokens [begin, end), times in seconds from the window's start. */
+typedef struct wh_span {
+    size_t begin, end;
+    double start, stop;
+} wh_span;
+
+/* Cuts a window's n tokens (window_frames of real audio) at each pair of consecutive
+ * timestamps, as OpenAI Whisper does. Writes at most n + 1 spans and returns their count;
+ * *advance = mel frames to move the window by (to the last complete timestamp, or the whole
+ * window when the tokens end on a lone timestamp or hold no pair). */
+size_t wh_split_window(const int32_t *tok, size_t n, int32_t beg, size_t window_frames,
+                       wh_span *spans, size_t *advance);
 
 /* Log-softmax in place over n values (handles -inf). */
 void wh_log_softmax(float *x, int32_t n);

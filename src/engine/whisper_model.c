@@ -501,7 +501,7 @@ static bool map_file(fluid_whisper *m, const char *path, fluid_error *err) {
     return true;
 }
 
-static bool parse_model(fluid_whisper *m, const char *path, fluid_error *err) {
+static bool parse_model(fluid_whisper *m, const char *path, bool header_only, fluid_error *err) {
     reader r = {m->map, m->map_bytes, m->map_bytes, err};
     uint32_t magic;
     if (!read_bytes(&r, &magic, 4, "magic")) return false;
@@ -522,6 +522,7 @@ static bool parse_model(fluid_whisper *m, const char *path, fluid_error *err) {
         fl_set_error(err, FLUID_ERR_NOMEM, "whisper model: out of memory");
         return false;
     }
+    if (header_only) return true;
     tensor_list list = {0};
     bool ok = read_tensors(&r, &list, err);
     if (ok && list.n == 0) {
@@ -534,17 +535,25 @@ static bool parse_model(fluid_whisper *m, const char *path, fluid_error *err) {
     return ok;
 }
 
-fluid_whisper *fluid_whisper_load(const char *path, fluid_error *err) {
+static fluid_whisper *load(const char *path, bool header_only, fluid_error *err) {
     fluid_whisper *m = calloc(1, sizeof(*m));
     if (!m) {
         fl_set_error(err, FLUID_ERR_NOMEM, "whisper model: out of memory");
         return NULL;
     }
-    if (!map_file(m, path, err) || !parse_model(m, path, err)) {
+    if (!map_file(m, path, err) || !parse_model(m, path, header_only, err)) {
         fluid_whisper_free(m);
         return NULL;
     }
     return m;
+}
+
+fluid_whisper *fluid_whisper_load(const char *path, fluid_error *err) {
+    return load(path, false, err);
+}
+
+fluid_whisper *wh_load_header(const char *path, fluid_error *err) {
+    return load(path, true, err);
 }
 
 void fluid_whisper_free(fluid_whisper *m) {

@@ -91,3 +91,38 @@ float wh_compression_ratio(const char *text, size_t len) {
     free(buf);
     return ratio;
 }
+
+static wh_span span_of(const int32_t *tok, size_t begin, size_t end, int32_t beg) {
+    wh_span sp = {begin, end, (tok[begin] - beg) * WH_TIME_PRECISION,
+                  (tok[end - 1] - beg) * WH_TIME_PRECISION};
+    return sp;
+}
+
+size_t wh_split_window(const int32_t *tok, size_t n, int32_t beg, size_t window_frames,
+                       wh_span *spans, size_t *advance) {
+    size_t count = 0, last = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (tok[i - 1] < beg || tok[i] < beg) continue;
+        spans[count++] = span_of(tok, last, i, beg);
+        last = i;
+    }
+    bool single_ending = n >= 2 && tok[n - 2] < beg && tok[n - 1] >= beg;
+    *advance = window_frames;
+    if (count > 0) {
+        if (single_ending && last < n) spans[count++] = span_of(tok, last, n, beg);
+        /* otherwise continue from the last complete timestamp (2 mel frames per step) */
+        else if (!single_ending)
+            *advance = (size_t)(tok[last - 1] - beg) * 2;
+        return count;
+    }
+    /* no pair: one segment up to the last timestamp, or the whole window */
+    double duration = (double)window_frames * WH_HOP / FLUID_WHISPER_SAMPLE_RATE;
+    for (size_t i = n; i-- > 0;) {
+        if (tok[i] < beg) continue;
+        if (tok[i] > beg) duration = (tok[i] - beg) * WH_TIME_PRECISION;
+        break;
+    }
+    if (n == 0) return 0;
+    spans[0] = (wh_span){0, n, 0.0, duration};
+    return 1;
+}

@@ -336,46 +336,19 @@ static fluid_status emit_segment(transcriber *t, const wh_window_result *r, size
     return s;
 }
 
-/* Cuts the window's tokens into segments; returns how many frames to advance. */
+/* Cuts the window's tokens into segments and reports them; *advance = frames to move on. */
 static fluid_status segment_window(transcriber *t, const wh_window_result *r, size_t seek,
                                    size_t seg_frames, size_t *advance) {
-    const int32_t *tok = r->tokens;
-    size_t n = r->n_tokens;
-    int32_t beg = t->m->sp.beg;
+    wh_span *spans = malloc((r->n_tokens + 1) * sizeof(wh_span));
+    if (!spans) return nomem(t);
+    size_t n = wh_split_window(r->tokens, r->n_tokens, t->m->sp.beg, seg_frames, spans, advance);
     double offset = (double)seek * WH_HOP / FLUID_WHISPER_SAMPLE_RATE;
-    bool single_ending = n >= 2 && tok[n - 2] < beg && tok[n - 1] >= beg;
-    size_t last_slice = 0;
-    bool consecutive = false;
     fluid_status s = FLUID_OK;
-    for (size_t i = 1; i < n && s == FLUID_OK; i++) {
-        if (!(tok[i - 1] >= beg && tok[i] >= beg)) continue;
-        consecutive = true;
-        s = emit_segment(t, r, last_slice, i, (int64_t)seek,
-                         offset + (tok[last_slice] - beg) * WH_TIME_PRECISION,
-                         offset + (tok[i - 1] - beg) * WH_TIME_PRECISION);
-        last_slice = i;
-    }
-    if (s != FLUID_OK) return s;
-    if (consecutive) {
-        if (single_ending) {
-            if (last_slice < n)
-                s = emit_segment(t, r, last_slice, n, (int64_t)seek,
-                                 offset + (tok[last_slice] - beg) * WH_TIME_PRECISION,
-                                 offset + (tok[n - 1] - beg) * WH_TIME_PRECISION);
-            *advance = seg_frames;
-        } else {
-            /* continue from the last complete timestamp (2 mel frames per position) */
-            *advance = (size_t)(tok[last_slice - 1] - beg) * 2;
-        }
-        return s;
-    }
-    double duration = (double)seg_frames * WH_HOP / FLUID_WHISPER_SAMPLE_RATE;
-    int32_t last_ts = -1;
-    for (size_t i = 0; i < n; i++)
-        if (tok[i] >= beg) last_ts = tok[i];
-    if (last_ts > beg) duration = (last_ts - beg) * WH_TIME_PRECISION;
-    *advance = seg_frames;
-    return emit_segment(t, r, 0, n, (int64_t)seek, offset, offset + duration);
+    for (size_t i = 0; i < n && s == FLUID_OK; i++)
+        s = emit_segment(t, r, spans[i].begin, spans[i].end, (int64_t)seek, offset + spans[i].start,
+                         offset + spans[i].stop);
+    free(spans);
+    return s;
 }
 
 static fluid_status run_windows(transcriber *t) {
