@@ -1,23 +1,50 @@
+/* The compute pool. A forward pass runs hundreds of short parallel tasks per token, so handing
+ * a task over must cost far less than a futex round trip: workers spin on a generation counter
+ * for a while after each task (the next one usually follows within microseconds) and only then
+ * sleep on a condition variable; the caller likewise spins until the last worker is done.
+ * Sleeping is announced through counters so that the fast path never takes the mutex. */
 #include "engine/threadpool.h"
 
+#include <immintrin.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "fluid/fluid.h"
 
+/* How a thread waits before sleeping: PAUSE_SPINS pause instructions (a few microseconds),
+ * then up to YIELD_SPINS sched_yield calls (some hundreds of microseconds when the cores are
+ * otherwise idle), which bridge the serial work between two matmuls without starving a thread
+ * of ours that waits for a core when the machine is oversubscribed. */
+enum { PAUSE_SPINS = 256, YIELD_SPINS = 1000 };
+
+/* One step of a wait loop; false once the thread should sleep instead. */
+static bool spin_step(int *spins) {
+    if (*spins >= PAUSE_SPINS + YIELD_SPINS) return false;
+    if ((*spins)++ < PAUSE_SPINS)
+        _mm_pause();
+    else
+        sched_yield();
+    return true;
+}
+
 struct fluid_pool {
     int n_threads;
     pthread_t *threads;
     pthread_mutex_t run_lock; /* one task at a time */
-    pthread_mutex_t lock;
+    pthread_mutex_t lock;     /* guards sleeping only */
     pthread_cond_t work_ready;
     pthread_cond_t work_done;
     fl_task_fn fn;
     void *ctx;
-    unsigned long generation; /* bumped for every task */
-    int pending;              /* workers still running the current task */
-    int stopping;
+    atomic_ulong generation; /* bumped (after fn/ctx are set) for every task */
+    atomic_int pending;      /* workers still running the current task */
+    atomic_int sleepers;     /* workers blocked on work_ready */
+    atomic_int caller_sleeping;
+    atomic_int stopping;
 };
 
 typedef struct worker_arg {
@@ -25,29 +52,37 @@ typedef struct worker_arg {
     int index;
 } worker_arg;
 
+/* Waits until the generation differs from `seen` (or the pool stops); returns the new one. */
+static unsigned long wait_for_work(fl_pool *pool, unsigned long seen) {
+    int spins = 0;
+    do {
+        unsigned long g = atomic_load(&pool->generation);
+        if (g != seen || atomic_load(&pool->stopping)) return g;
+    } while (spin_step(&spins));
+    pthread_mutex_lock(&pool->lock);
+    atomic_fetch_add(&pool->sleepers, 1);
+    unsigned long g;
+    while ((g = atomic_load(&pool->generation)) == seen && !atomic_load(&pool->stopping))
+        pthread_cond_wait(&pool->work_ready, &pool->lock);
+    atomic_fetch_sub(&pool->sleepers, 1);
+    pthread_mutex_unlock(&pool->lock);
+    return g;
+}
+
 static void *worker_main(void *p) {
     worker_arg arg = *(worker_arg *)p;
     free(p);
     fl_pool *pool = arg.pool;
     unsigned long seen = 0;
     for (;;) {
-        pthread_mutex_lock(&pool->lock);
-        while (!pool->stopping && pool->generation == seen)
-            pthread_cond_wait(&pool->work_ready, &pool->lock);
-        if (pool->stopping) {
+        seen = wait_for_work(pool, seen);
+        if (atomic_load(&pool->stopping)) return NULL;
+        pool->fn(pool->ctx, arg.index, pool->n_threads);
+        if (atomic_fetch_sub(&pool->pending, 1) == 1 && atomic_load(&pool->caller_sleeping)) {
+            pthread_mutex_lock(&pool->lock);
+            pthread_cond_signal(&pool->work_done);
             pthread_mutex_unlock(&pool->lock);
-            return NULL;
         }
-        seen = pool->generation;
-        fl_task_fn fn = pool->fn;
-        void *ctx = pool->ctx;
-        pthread_mutex_unlock(&pool->lock);
-
-        fn(ctx, arg.index, pool->n_threads);
-
-        pthread_mutex_lock(&pool->lock);
-        if (--pool->pending == 0) pthread_cond_signal(&pool->work_done);
-        pthread_mutex_unlock(&pool->lock);
     }
 }
 
@@ -87,7 +122,7 @@ fl_pool *fl_pool_create(int n_threads) {
 void fl_pool_free(fl_pool *pool) {
     if (pool == NULL) return;
     pthread_mutex_lock(&pool->lock);
-    pool->stopping = 1;
+    atomic_store(&pool->stopping, 1);
     pthread_cond_broadcast(&pool->work_ready);
     pthread_mutex_unlock(&pool->lock);
     for (int i = 1; i < pool->n_threads && pool->threads; i++) pthread_join(pool->threads[i], NULL);
@@ -103,25 +138,37 @@ int fl_pool_size(const fl_pool *pool) {
     return pool ? pool->n_threads : 1;
 }
 
+static void wait_for_workers(fl_pool *pool) {
+    int spins = 0;
+    do {
+        if (atomic_load(&pool->pending) == 0) return;
+    } while (spin_step(&spins));
+    pthread_mutex_lock(&pool->lock);
+    atomic_store(&pool->caller_sleeping, 1);
+    while (atomic_load(&pool->pending) > 0) pthread_cond_wait(&pool->work_done, &pool->lock);
+    atomic_store(&pool->caller_sleeping, 0);
+    pthread_mutex_unlock(&pool->lock);
+}
+
 void fl_pool_run(fl_pool *pool, fl_task_fn fn, void *ctx) {
     if (pool == NULL || pool->n_threads == 1) {
         fn(ctx, 0, 1);
         return;
     }
     pthread_mutex_lock(&pool->run_lock);
-    pthread_mutex_lock(&pool->lock);
     pool->fn = fn;
     pool->ctx = ctx;
-    pool->pending = pool->n_threads - 1;
-    pool->generation++;
-    pthread_cond_broadcast(&pool->work_ready);
-    pthread_mutex_unlock(&pool->lock);
+    atomic_store(&pool->pending, pool->n_threads - 1);
+    atomic_fetch_add(&pool->generation, 1); /* publishes fn/ctx (sequentially consistent) */
+    if (atomic_load(&pool->sleepers) > 0) {
+        pthread_mutex_lock(&pool->lock);
+        pthread_cond_broadcast(&pool->work_ready);
+        pthread_mutex_unlock(&pool->lock);
+    }
 
     fn(ctx, 0, pool->n_threads);
 
-    pthread_mutex_lock(&pool->lock);
-    while (pool->pending > 0) pthread_cond_wait(&pool->work_done, &pool->lock);
-    pthread_mutex_unlock(&pool->lock);
+    wait_for_workers(pool);
     pthread_mutex_unlock(&pool->run_lock);
 }
 
