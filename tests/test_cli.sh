@@ -52,18 +52,19 @@ if [ -n "$TESTDATA" ] && [ -f "$TESTDATA/ggml-vocab-qwen2.gguf" ]; then
     expect_exit 1 "missing value" -- -m "$vocab" -p hi -n
     expect_exit 1 "negative -n" -- -m "$vocab" -p hi -n -3
     expect_exit 1 "no prompt" -- -m "$vocab" --tokenize
-    # A few strings of every vocabulary with test vectors: the ids must be the .out line, with
-    # BOS first when the vocabulary asks for it (tokenizer.ggml.add_bos_token; when the key is
-    # absent either is accepted, consistently for the whole file).
+    # The longest test string of a few vocabularies (BPE and SentencePiece, with
+    # and without BOS; WordPiece adds [CLS]/[SEP]): the ids must be the .out line, with the
+    # vocabulary's BOS/CLS first and EOS/SEP last when it asks for them
+    # (tokenizer.ggml.add_bos_token / add_eos_token; when a key is absent either is accepted,
+    # consistently). The tokenizer's own test checks every vector; loading a large vocabulary
+    # takes a while, so this only checks the plumbing.
     CLI=$CLI "$PY" - "$TESTDATA" <<'EOF'
-
 import os, struct, subprocess, sys
 
 testdata = sys.argv[1]
 cli = os.environ["CLI"]
-PER_FILE = 6
 REQUIRED = {"ggml-vocab-qwen2.gguf", "ggml-vocab-llama-bpe.gguf", "ggml-vocab-llama-spm.gguf",
-            "ggml-vocab-phi-3.gguf"}
+            "ggml-vocab-bert-bge.gguf"}
 
 def gguf_keys(path):
     """The scalar metadata of a GGUF file (arrays skipped)."""
@@ -98,45 +99,54 @@ def gguf_keys(path):
                 skip(t)
     return out
 
+def specials(keys, flag, *id_keys):
+    """The allowed special-token wrappings on one side: [] and/or [id]."""
+    ids = [keys[k] for k in id_keys if k in keys]
+    if keys.get(flag) is False or not ids:
+        return [[]]
+    if keys.get(flag) is True:
+        return [[ids[0]]]
+    return [[]] + [[i] for i in ids]
+
 bad = 0
 tested = set()
-for name in sorted(os.listdir(testdata)):
-    if not name.endswith(".gguf") or not os.path.exists(os.path.join(testdata, name + ".out")):
-        continue
+for name in sorted(REQUIRED):
     path = os.path.join(testdata, name)
     with open(path + ".inp", encoding="utf-8") as f:
         inputs = f.read().split("\n__ggml_vocab_test__\n")
     with open(path + ".out", encoding="utf-8") as f:
         outputs = f.read().split("\n")
+    pairs = list(zip(inputs, outputs))
+    longest = max(range(len(pairs)), key=lambda i: len(pairs[i][0]))
     keys = gguf_keys(path)
-    bos = keys.get("tokenizer.ggml.bos_token_id")
-    add_bos = keys.get("tokenizer.ggml.add_bos_token")
-    seen_bos = set()
-    for text, want in list(zip(inputs, outputs))[:PER_FILE]:
+    heads = specials(keys, "tokenizer.ggml.add_bos_token", "tokenizer.ggml.bos_token_id",
+                     "tokenizer.ggml.cls_token_id")
+    tails = specials(keys, "tokenizer.ggml.add_eos_token", "tokenizer.ggml.eos_token_id",
+                     "tokenizer.ggml.seperator_token_id")
+    wrappings = set()
+    for text, want in (pairs[longest],):
         r = subprocess.run([cli, "-m", path, "--tokenize", "-p", text], capture_output=True)
+        err = r.stderr.decode(errors="replace").strip()
+        if r.returncode != 0 and "not implemented yet" in err:
+            print(f"note: the vocabulary loader is not there yet: {err}")
+            sys.exit(77)
         if r.returncode != 0:
-            err = r.stderr.decode(errors="replace").strip()
-            if "not implemented yet" in err:
-                print(f"note: the vocabulary loader is not there yet: {err}")
-                sys.exit(77)
-            if name not in REQUIRED and "support" in err:
-                print(f"note: {name}: {err}")
-                break
             print(f"FAIL {name}: exit {r.returncode}: {err}")
             bad += 1
             break
-        got = r.stdout.decode().strip().split()
-        want_ids = want.split()
-        has_bos = bos is not None and len(got) == len(want_ids) + 1 and got[0] == str(bos)
-        body = got[1:] if has_bos else got
-        seen_bos.add(has_bos)
-        if body != want_ids or (add_bos is not None and has_bos != bool(add_bos)):
-            print(f"FAIL {name}: {text!r}: got {' '.join(got)}, want {want} (add_bos {add_bos})")
+        got = [int(x) for x in r.stdout.decode().split()]
+        body = [int(x) for x in want.split()]
+        match = [(tuple(h), tuple(t)) for h in heads for t in tails if got == h + body + t]
+        if not match:
+            print(f"FAIL {name}: {text!r}: got {got}, want {body} wrapped in one of "
+                  f"{heads} ... {tails}")
             bad += 1
+            break
+        wrappings.add(match[0])
     else:
         tested.add(name)
-    if len(seen_bos) > 1:
-        print(f"FAIL {name}: BOS added for some strings only")
+    if len(wrappings) > 1:
+        print(f"FAIL {name}: special tokens added inconsistently: {wrappings}")
         bad += 1
 missing = REQUIRED - tested
 if missing:
