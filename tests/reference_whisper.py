@@ -9,8 +9,18 @@ import numpy as np
 GGML_MAGIC = 0x67676D6C
 N_FFT, HOP, SAMPLE_RATE, CHUNK_SAMPLES = 400, 160, 16000, 480000
 
-# (block size, bytes per block) of the tensor types the reader understands
-TYPES = {0: (1, 4), 1: (1, 2)}
+# (block size, bytes per block) of the tensor types the reader understands: F32, F16, Q8_0
+TYPES = {0: (1, 4), 1: (1, 2), 8: (32, 34)}
+
+
+def dequantize(raw, ttype, count):
+    if ttype == 0:
+        return np.frombuffer(raw, dtype="<f4").astype(np.float64)
+    if ttype == 1:
+        return np.frombuffer(raw, dtype="<f2").astype(np.float64)
+    # Q8_0: blocks of an f16 scale then 32 int8 values
+    blocks = np.frombuffer(raw, dtype=np.dtype([("d", "<f2"), ("qs", "i1", 32)]))
+    return (blocks["d"].astype(np.float64)[:, None] * blocks["qs"].astype(np.float64)).ravel()
 
 
 class Reader:
@@ -49,10 +59,10 @@ def load_model(path):
         count = int(np.prod(ne))
         if ttype not in TYPES:
             raise ValueError("reference reader: unsupported type %d" % ttype)
-        raw = r.take(count * TYPES[ttype][1])
-        dtype = "<f4" if ttype == 0 else "<f2"
+        block, block_bytes = TYPES[ttype]
+        raw = r.take(count // block * block_bytes)
         # ggml's ne[0] is the innermost dimension: numpy's shape is ne reversed
-        tensors[name] = np.frombuffer(raw, dtype=dtype).astype(np.float64).reshape(ne[::-1])
+        tensors[name] = dequantize(raw, ttype, count).reshape(ne[::-1])
     return hp, filters.astype(np.float64), tensors
 
 

@@ -61,6 +61,7 @@ struct fluid_whisper {
     /* the file, mapped */
     const uint8_t *map;
     size_t map_bytes;
+    size_t header_bytes; /* magic, hparams, mel filters and vocabulary */
     /* mel filters: n_mels rows of n_fft_bins floats (points into the map or owned) */
     int32_t n_fft_bins;
     const float *mel_filters;
@@ -92,6 +93,13 @@ struct fluid_whisper {
 /* Reads a file up to its vocabulary (hparams, specials, mel filters, tokens) and ignores the
  * tensors: for header-only files and tests. Only the text and mel functions may be used. */
 fluid_whisper *wh_load_header(const char *path, fluid_error *err);
+
+/* Writes a random-weight model of a preset ("tiny", "base", "small", or "test": 64 wide,
+ * 2 layers) with the vocabulary and mel filters of the file `from`, in the ggml layout
+ * whisper.cpp reads, matrices of type `type` (conv kernels F16, vectors F32 as in whisper.cpp's
+ * files). Used by fluid-synth and the tests. */
+fluid_status wh_synth_write(const char *from, const char *out, const char *preset, fl_type type,
+                            uint64_t seed, fluid_error *err);
 
 /* ---- model text ---- */
 /* Encodes UTF-8 text into tokens (tiktoken-style BPE over the file's ranks). Returns a malloc'd

@@ -518,6 +518,7 @@ static bool parse_model(fluid_whisper *m, const char *path, bool header_only, fl
         return false;
     }
     if (!read_mel_filters(m, &r, err) || !read_vocab(m, &r, err)) return false;
+    m->header_bytes = reader_offset(&r);
     if (!wh_bpe_init(m)) {
         fl_set_error(err, FLUID_ERR_NOMEM, "whisper model: out of memory");
         return false;

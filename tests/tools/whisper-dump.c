@@ -2,7 +2,8 @@
  * (tests/test_whisper_reference.py). Usage: whisper-dump MODEL AUDIO OUTDIR [TOKENS...]
  * Writes OUTDIR/mel.f32 (n_mels x frames, audio + 30 s of silence), OUTDIR/enc.f32 (encoder
  * output of the first window) and OUTDIR/logits.f32 (decoder logits of every given token, fed
- * in one batch after the first two fed one by one, which exercises the KV cache). */
+ * in one batch after the first two fed one by one, which exercises the KV cache).
+ * whisper-dump synth FROM OUT TYPE SEED writes a random "test" model (as fluid-synth does). */
 #include "engine/whisper_internal.h"
 
 #include <stdio.h>
@@ -26,7 +27,21 @@ static int fail(const fluid_error *err) {
     return 1;
 }
 
+static int synth(char **argv) {
+    fluid_error err = {0};
+    fl_type type = FL_TYPE_COUNT;
+    for (uint32_t t = 0; t < FL_TYPE_COUNT; t++) {
+        const fl_type_traits *tr = fl_type_traits_of(t);
+        if (tr && strcmp(tr->name, argv[4]) == 0) type = (fl_type)t;
+    }
+    if (wh_synth_write(argv[2], argv[3], "test", type, strtoull(argv[5], NULL, 10), &err) !=
+        FLUID_OK)
+        return fail(&err);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 6 && strcmp(argv[1], "synth") == 0) return synth(argv);
     if (argc < 5) {
         fprintf(stderr, "usage: whisper-dump MODEL AUDIO OUTDIR TOKEN...\n");
         return 2;
