@@ -62,6 +62,7 @@ struct fluid_whisper {
     const uint8_t *map;
     size_t map_bytes;
     size_t header_bytes; /* magic, hparams, mel filters and vocabulary */
+    void *weights;       /* every tensor, copied to aligned memory (the map is then released) */
     /* mel filters: n_mels rows of n_fft_bins floats (points into the map or owned) */
     int32_t n_fft_bins;
     const float *mel_filters;

@@ -501,6 +501,26 @@ static bool map_file(fluid_whisper *m, const char *path, fluid_error *err) {
     return true;
 }
 
+/* The format does not align tensor data, and the kernels want aligned blocks: the tensors are
+ * copied into one buffer, each at a 64-byte boundary. */
+static bool relocate_tensors(fluid_whisper *m, tensor_list *list, fluid_error *err) {
+    size_t total = 0;
+    for (size_t i = 0; i < list->n; i++) total += (list->items[i].t.nbytes + 63) & ~(size_t)63;
+    m->weights = aligned_alloc(64, total > 0 ? total : 64);
+    if (!m->weights) {
+        fl_set_error(err, FLUID_ERR_NOMEM, "whisper model: out of memory for %zu bytes", total);
+        return false;
+    }
+    uint8_t *at = m->weights;
+    for (size_t i = 0; i < list->n; i++) {
+        fl_tensor *t = &list->items[i].t;
+        memcpy(at, t->data, t->nbytes);
+        t->data = at;
+        at += (t->nbytes + 63) & ~(size_t)63;
+    }
+    return true;
+}
+
 static bool parse_model(fluid_whisper *m, const char *path, bool header_only, fluid_error *err) {
     reader r = {m->map, m->map_bytes, m->map_bytes, err};
     uint32_t magic;
@@ -531,8 +551,13 @@ static bool parse_model(fluid_whisper *m, const char *path, bool header_only, fl
         fl_set_error(err, FLUID_ERR_FORMAT, "%s: the model has no tensors (header-only file)",
                      path);
     }
+    if (ok) ok = relocate_tensors(m, &list, err);
     if (ok) ok = bind_model(m, &list, err);
     free(list.items);
+    if (ok) { /* every byte needed was copied: the mapping can go */
+        munmap((void *)m->map, m->map_bytes);
+        m->map = NULL;
+    }
     return ok;
 }
 
@@ -570,6 +595,7 @@ void fluid_whisper_free(fluid_whisper *m) {
     free(m->enc);
     free(m->dec);
     free(m->bpe_table);
+    free(m->weights);
     if (m->map) munmap((void *)m->map, m->map_bytes);
     free(m);
 }

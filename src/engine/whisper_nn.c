@@ -169,8 +169,80 @@ static void attn_rows(void *p, int ith, int nth) {
     }
 }
 
+/* Softmax of score rows in place; row i keeps keys [0, causal_base + i] (all when < 0). */
+typedef struct softmax_task {
+    float *scores;
+    int T, S, causal_base;
+} softmax_task;
+
+static void softmax_rows(void *p, int ith, int nth) {
+    const softmax_task *t = p;
+    long begin, end;
+    fl_split_range(t->T, ith, nth, &begin, &end);
+    for (long i = begin; i < end; i++) {
+        float *row = t->scores + (size_t)i * t->S;
+        int n_keys = t->causal_base < 0 ? t->S : t->causal_base + (int)i + 1;
+        float max = -INFINITY, sum = 0.0f;
+        for (int j = 0; j < n_keys; j++)
+            if (row[j] > max) max = row[j];
+        for (int j = 0; j < n_keys; j++) {
+            row[j] = expf(row[j] - max);
+            sum += row[j];
+        }
+        for (int j = 0; j < n_keys; j++) row[j] /= sum;
+        for (int j = n_keys; j < t->S; j++) row[j] = 0.0f;
+    }
+}
+
+static fl_tensor f32_matrix(const float *data, int rows, int cols) {
+    fl_tensor t = {NULL, FL_TYPE_F32,
+                   2,    {cols, rows, 1, 1},
+                   data, (size_t)rows * (size_t)cols * sizeof(float)};
+    return t;
+}
+
+/* Attention over many queries through fl_matmul, head by head: scores = Q_h K_hᵀ, softmax,
+ * out_h = P V_h (V_h transposed so that it is the "weight" of the product). */
+static bool attention_matmul(const float *q, const float *k, const float *v, float *out, int T,
+                             int S, int n_state, int n_head, int causal_base, fl_pool *pool) {
+    int dh = n_state / n_head;
+    float scale = 1.0f / sqrtf((float)dh);
+    float *qh = malloc((size_t)T * dh * sizeof(float));
+    float *kh = malloc((size_t)S * dh * sizeof(float));
+    float *vt = malloc((size_t)S * dh * sizeof(float));
+    float *scores = malloc((size_t)T * S * sizeof(float));
+    float *oh = malloc((size_t)T * dh * sizeof(float));
+    bool ok = qh && kh && vt && scores && oh;
+    for (int h = 0; h < n_head && ok; h++) {
+        for (int i = 0; i < T; i++)
+            for (int d = 0; d < dh; d++)
+                qh[(size_t)i * dh + d] = q[(size_t)i * n_state + h * dh + d] * scale;
+        for (int j = 0; j < S; j++) {
+            for (int d = 0; d < dh; d++) {
+                kh[(size_t)j * dh + d] = k[(size_t)j * n_state + h * dh + d];
+                vt[(size_t)d * S + j] = v[(size_t)j * n_state + h * dh + d];
+            }
+        }
+        fl_tensor kt = f32_matrix(kh, S, dh), vtt = f32_matrix(vt, dh, S);
+        fl_matmul(&kt, qh, T, scores, pool);
+        softmax_task st = {scores, T, S, causal_base};
+        fl_pool_run(pool, softmax_rows, &st);
+        fl_matmul(&vtt, scores, T, oh, pool);
+        for (int i = 0; i < T; i++)
+            memcpy(out + (size_t)i * n_state + h * dh, oh + (size_t)i * dh, dh * sizeof(float));
+    }
+    free(qh);
+    free(kh);
+    free(vt);
+    free(scores);
+    free(oh);
+    return ok;
+}
+
+/* Few queries (decoding): a direct loop per (query, head). Many queries: matrix products. */
 static bool attention(const float *q, const float *k, const float *v, float *out, int T, int S,
                       int n_state, int n_head, int causal_base, fl_pool *pool) {
+    if (T >= 16) return attention_matmul(q, k, v, out, T, S, n_state, n_head, causal_base, pool);
     int nth = pool ? fl_pool_size(pool) : 1;
     float *scratch = malloc((size_t)nth * (size_t)S * sizeof(float));
     if (!scratch) return false;
