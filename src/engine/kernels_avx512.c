@@ -1,9 +1,279 @@
-/* AVX-512 VNNI kernels: the shared x86 kernels with the u8 x s8 dot done by one dpbusd
- * (256-bit form, AVX512VL). */
+/* AVX-512 kernels (F/BW/VL/DQ + VNNI): 512-bit versions of the quantized formats, two legacy
+ * blocks or 64 K-quant elements per instruction; the float formats use the shared x86 kernels
+ * (the AVX2 table entries are inherited). The u8 x s8 dot of the legacy formats is one VNNI
+ * dpbusd; K-quants multiply by their sub-block scales in the same madd that widens to int32. */
 #include <immintrin.h>
 
 #define X86_DOT(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
 
 #include "engine/kernels_x86.h"
 
-const fl_kernel_table fl_kernels_avx512_table = X86_KERNEL_TABLE;
+#define Z_INLINE static inline __attribute__((always_inline))
+
+Z_INLINE float z_hsum(__m512 v) {
+    return _mm512_reduce_add_ps(v);
+}
+
+/* Two 32-byte pieces as one 512-bit value: lo in bits 0-255, hi in 256-511. */
+Z_INLINE __m512i z_pair(const void *lo, const void *hi) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(x86_load(lo)), x86_load(hi), 1);
+}
+
+/* 16 bytes of nibbles of two blocks -> their 64 codes: [lo(a) hi(a) lo(b) hi(b)] by 16 bytes. */
+Z_INLINE __m512i z_nibbles64(const uint8_t *qa, const uint8_t *qb) {
+    __m256i two = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)qb),
+                                   _mm_loadu_si128((const __m128i *)qa));
+    __m512i dup = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3),
+                                           _mm512_castsi256_si512(two));
+    const __m512i shift = _mm512_setr_epi64(0, 0, 0x0004000400040004, 0x0004000400040004, 0, 0,
+                                            0x0004000400040004, 0x0004000400040004);
+    return _mm512_and_si512(_mm512_srlv_epi16(dup, shift), _mm512_set1_epi8(15));
+}
+
+/* Lanes 0-7 = a, 8-15 = b. */
+Z_INLINE __m512 z_two_scales(float a, float b) {
+    return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
+}
+
+/* ---- 32-element formats: two blocks per step ---------------------------------------------- */
+
+Z_INLINE uint32_t z_u32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Adds 16 to the codes whose fifth bit is set (bit i of the 64-bit mask = element i). */
+Z_INLINE __m512i z_add_fifth(__m512i codes, const uint8_t *qh_a, const uint8_t *qh_b) {
+    __mmask64 bits = (__mmask64)z_u32(qh_a) | (__mmask64)z_u32(qh_b) << 32;
+    return _mm512_mask_add_epi8(codes, bits, codes, _mm512_set1_epi8(16));
+}
+
+/* Codes of blocks a and b (bb bytes apart): signed (code - offset) for the symmetric formats,
+ * unsigned for the ones with a min. */
+Z_INLINE __m512i z_legacy_pair(fl_type type, const uint8_t *blk, size_t bb) {
+    const uint8_t *nb = blk + bb;
+    switch (type) {
+    case FL_TYPE_Q4_0:
+        return _mm512_sub_epi8(z_nibbles64(blk + 2, nb + 2), _mm512_set1_epi8(8));
+    case FL_TYPE_Q5_0:
+        return _mm512_sub_epi8(z_add_fifth(z_nibbles64(blk + 6, nb + 6), blk + 2, nb + 2),
+                               _mm512_set1_epi8(16));
+    case FL_TYPE_Q4_1:
+        return z_nibbles64(blk + 4, nb + 4);
+    case FL_TYPE_Q5_1:
+        return z_add_fifth(z_nibbles64(blk + 8, nb + 8), blk + 4, nb + 4);
+    default: /* Q8_0 */
+        return z_pair(blk + 2, nb + 2);
+    }
+}
+
+Z_INLINE void z_legacy_dot(fl_type type, int64_t n, const void *wv, const void *act, size_t stride,
+                           int nt, float *out) {
+    const bool has_min = type == FL_TYPE_Q4_1 || type == FL_TYPE_Q5_1;
+    const size_t bb = type == FL_TYPE_Q4_0   ? sizeof(fl_block_q4_0)
+                      : type == FL_TYPE_Q5_0 ? sizeof(fl_block_q5_0)
+                      : type == FL_TYPE_Q4_1 ? sizeof(fl_block_q4_1)
+                      : type == FL_TYPE_Q5_1 ? sizeof(fl_block_q5_1)
+                                             : sizeof(fl_block_q8_0);
+    const int64_t nb = n / FL_QK;
+    __m512 acc[FL_DOT_MAX_TOK];
+    float mins[FL_DOT_MAX_TOK];
+    for (int t = 0; t < nt; t++) {
+        acc[t] = _mm512_setzero_ps();
+        mins[t] = 0.0f;
+    }
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        const uint8_t *blk = (const uint8_t *)wv + b * bb;
+        __m512i wq = z_legacy_pair(type, blk, bb);
+        __m512i wu = has_min ? wq : _mm512_abs_epi8(wq);
+        __mmask64 neg = has_min ? 0 : _mm512_movepi8_mask(wq);
+        float d0 = x86_f16(blk), d1 = x86_f16(blk + bb);
+        float m0 = has_min ? x86_f16(blk + 2) : 0.0f, m1 = has_min ? x86_f16(blk + bb + 2) : 0.0f;
+        for (int t = 0; t < nt; t++) {
+            const fl_block_q8a *a = (const fl_block_q8a *)fl_act_row(act, stride, t) + b;
+            __m512i av = z_pair(a[0].qs, a[1].qs);
+            if (!has_min) /* w's sign onto a */
+                av = _mm512_mask_sub_epi8(av, neg, _mm512_setzero_si512(), av);
+            __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wu, av);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), z_two_scales(d0 * a[0].d, d1 * a[1].d),
+                                     acc[t]);
+            if (has_min) mins[t] += m0 * a[0].d * (float)a[0].sum + m1 * a[1].d * (float)a[1].sum;
+        }
+    }
+    float tail[FL_DOT_MAX_TOK] = {0};
+    if (b < nb) /* an odd last block */
+        x86_legacy_dot(type, FL_QK, (const uint8_t *)wv + b * bb, (const fl_block_q8a *)act + b,
+                       stride, nt, tail);
+    for (int t = 0; t < nt; t++) out[t] = z_hsum(acc[t]) + mins[t] + tail[t];
+}
+
+/* ---- K-quants: 64 elements per step -----------------------------------------------------------
+ */
+
+/* int16 lane index vector [j x 16 | j+1 x 16]: picks the scales of sub-blocks j and j+1 for
+ * the two 32-element halves of a 64-element step. */
+Z_INLINE __m512i z_pair_index(int j) {
+    return _mm512_inserti64x4(_mm512_set1_epi16((short)j), _mm256_set1_epi16((short)(j + 1)), 1);
+}
+
+/* maddubs + madd by per-16-bit-lane scales: 16 int32 lanes. */
+Z_INLINE __m512i z_dot_scaled(__m512i u, __m512i s, __m512i scales16) {
+    return _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), scales16);
+}
+
+/* Q4_K and Q5_K (five_bits): the super-block layouts differ only by qh. */
+Z_INLINE void z_k_affine_dot(bool five_bits, int64_t n, const void *wv, const void *act,
+                             size_t stride, int nt, float *out) {
+    __m512 acc[FL_DOT_MAX_TOK];
+    __m256 accm[FL_DOT_MAX_TOK];
+    for (int t = 0; t < nt; t++) {
+        acc[t] = _mm512_setzero_ps();
+        accm[t] = _mm256_setzero_ps();
+    }
+    const __m512i shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+    for (int64_t b = 0; b < n / FL_QK_K; b++) {
+        const uint8_t *scales, *qs, *qh = NULL;
+        float d, dmin;
+        if (five_bits) {
+            const fl_block_q5_k *w = (const fl_block_q5_k *)wv + b;
+            d = x86_f16(&w->d), dmin = x86_f16(&w->dmin);
+            scales = w->scales, qs = w->qs, qh = w->qh;
+        } else {
+            const fl_block_q4_k *w = (const fl_block_q4_k *)wv + b;
+            d = x86_f16(&w->d), dmin = x86_f16(&w->dmin);
+            scales = w->scales, qs = w->qs;
+        }
+        uint64_t sc8, m8;
+        x86_k4_unpack(scales, &sc8, &m8);
+        const __m256i mins16 = x86_mins16(m8);
+        const __m512i sc16 =
+            _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
+        __m512i codes[4], scale16[4]; /* codes[c]: elements 64c .. 64c+63 */
+        for (int c = 0; c < 4; c++) {
+            __m512i q = _mm512_broadcast_i64x4(x86_load(qs + 32 * c));
+            codes[c] = _mm512_and_si512(_mm512_srlv_epi16(q, shift), _mm512_set1_epi8(15));
+            if (five_bits) { /* bit 2c of qh[l]: element 64c+l; bit 2c+1: element 64c+32+l */
+                __m256i h = x86_load(qh);
+                __mmask64 bits =
+                    (__mmask64)_mm256_test_epi8_mask(h, _mm256_set1_epi8((char)(1 << (2 * c)))) |
+                    (__mmask64)_mm256_test_epi8_mask(h, _mm256_set1_epi8((char)(2 << (2 * c))))
+                        << 32;
+                codes[c] = _mm512_mask_add_epi8(codes[c], bits, codes[c], _mm512_set1_epi8(16));
+            }
+            scale16[c] = _mm512_permutexvar_epi16(z_pair_index(2 * c), sc16);
+        }
+        for (int t = 0; t < nt; t++) {
+            const fl_block_q8_k *a = (const fl_block_q8_k *)fl_act_row(act, stride, t) + b;
+            __m512i sumi = _mm512_setzero_si512();
+            for (int c = 0; c < 4; c++)
+                sumi = _mm512_add_epi32(
+                    sumi, z_dot_scaled(codes[c], _mm512_loadu_si512(a->qs + 64 * c), scale16[c]));
+            __m256i summ = _mm256_madd_epi16(x86_load(a->bsums), mins16);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d * a->d), acc[t]);
+            accm[t] =
+                _mm256_fmadd_ps(_mm256_cvtepi32_ps(summ), _mm256_set1_ps(dmin * a->d), accm[t]);
+        }
+    }
+    for (int t = 0; t < nt; t++) out[t] = z_hsum(acc[t]) - x86_hsum(accm[t]);
+}
+
+/* Q6_K: codes of elements 128h + 64k .. +63 from ql/qh, for h, k in {0, 1}. */
+Z_INLINE void z_q6_k_codes(const fl_block_q6_k *w, __m512i codes[4]) {
+    const __m512i low4 = _mm512_set1_epi8(15), two = _mm512_set1_epi8(3);
+    const __m512i shift_lo = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    const __m512i shift_hi = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
+    for (int h = 0; h < 2; h++) {
+        __m512i ql = _mm512_loadu_si512(w->ql + 64 * h); /* [la | lb] */
+        __m512i qh = _mm512_broadcast_i64x4(x86_load(w->qh + 32 * h));
+        __m512i h01 = _mm512_and_si512(_mm512_srlv_epi16(qh, shift_lo), two);
+        __m512i h23 = _mm512_and_si512(_mm512_srlv_epi16(qh, shift_hi), two);
+        codes[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, low4), _mm512_slli_epi16(h01, 4));
+        codes[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4),
+                                           _mm512_slli_epi16(h23, 4));
+    }
+}
+
+Z_INLINE void z_q6_k_dot(int64_t n, const void *wv, const void *act, size_t stride, int nt,
+                         float *out) {
+    __m512 acc[FL_DOT_MAX_TOK];
+    for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / FL_QK_K; b++) {
+        const fl_block_q6_k *w = (const fl_block_q6_k *)wv + b;
+        float d = x86_f16(&w->d);
+        __m512i codes[4];
+        z_q6_k_codes(w, codes);
+        /* int16 lanes of group g cover sub-blocks 4g .. 4g+3, 8 lanes each */
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w->scales));
+        __m512i scales[4];
+        for (int g = 0; g < 4; g++) {
+            const __m512i idx = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_set_m128i(_mm_set1_epi16((short)(4 * g + 1)),
+                                                        _mm_set1_epi16((short)(4 * g)))),
+                _mm256_set_m128i(_mm_set1_epi16((short)(4 * g + 3)),
+                                 _mm_set1_epi16((short)(4 * g + 2))),
+                1);
+            scales[g] = _mm512_permutexvar_epi16(idx, _mm512_castsi256_si512(sc16));
+        }
+        for (int t = 0; t < nt; t++) {
+            const fl_block_q8_k *a = (const fl_block_q8_k *)fl_act_row(act, stride, t) + b;
+            __m512i sumi = _mm512_setzero_si512();
+            for (int g = 0; g < 4; g++)
+                sumi = _mm512_add_epi32(
+                    sumi, z_dot_scaled(codes[g], _mm512_loadu_si512(a->qs + 64 * g), scales[g]));
+            __m256i corr = _mm256_madd_epi16(x86_load(a->bsums), sc16);
+            sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d * a->d), acc[t]);
+        }
+    }
+    for (int t = 0; t < nt; t++) out[t] = z_hsum(acc[t]);
+}
+
+Z_INLINE void z_q4_k(int64_t n, const void *w, const void *a, size_t s, int nt, float *o) {
+    z_k_affine_dot(false, n, w, a, s, nt, o);
+}
+Z_INLINE void z_q5_k(int64_t n, const void *w, const void *a, size_t s, int nt, float *o) {
+    z_k_affine_dot(true, n, w, a, s, nt, o);
+}
+Z_INLINE void z_q4_1(int64_t n, const void *w, const void *a, size_t s, int nt, float *o) {
+    z_legacy_dot(FL_TYPE_Q4_1, n, w, a, s, nt, o);
+}
+Z_INLINE void z_q5_0(int64_t n, const void *w, const void *a, size_t s, int nt, float *o) {
+    z_legacy_dot(FL_TYPE_Q5_0, n, w, a, s, nt, o);
+}
+Z_INLINE void z_q5_1(int64_t n, const void *w, const void *a, size_t s, int nt, float *o) {
+    z_legacy_dot(FL_TYPE_Q5_1, n, w, a, s, nt, o);
+}
+Z_INLINE void z_q4_0(int64_t n, const void *w, const void *a, size_t s, int nt, float *o) {
+    z_legacy_dot(FL_TYPE_Q4_0, n, w, a, s, nt, o);
+}
+Z_INLINE void z_q8_0(int64_t n, const void *w, const void *a, size_t s, int nt, float *o) {
+    z_legacy_dot(FL_TYPE_Q8_0, n, w, a, s, nt, o);
+}
+
+X86_DOT_ENTRY(z_dot_q4_0, z_q4_0)
+X86_DOT_ENTRY(z_dot_q8_0, z_q8_0)
+X86_DOT_ENTRY(z_dot_q4_1, z_q4_1)
+X86_DOT_ENTRY(z_dot_q5_0, z_q5_0)
+X86_DOT_ENTRY(z_dot_q5_1, z_q5_1)
+X86_DOT_ENTRY(z_dot_q4_k, z_q4_k)
+X86_DOT_ENTRY(z_dot_q5_k, z_q5_k)
+X86_DOT_ENTRY(z_dot_q6_k, z_q6_k_dot)
+
+/* Entries left out come from the AVX2 table. */
+const fl_kernel_table fl_kernels_avx512_table = {
+    .dot =
+        {
+            [FL_TYPE_Q4_0] = z_dot_q4_0,
+            [FL_TYPE_Q8_0] = z_dot_q8_0,
+            [FL_TYPE_Q4_1] = z_dot_q4_1,
+            [FL_TYPE_Q5_0] = z_dot_q5_0,
+            [FL_TYPE_Q5_1] = z_dot_q5_1,
+            [FL_TYPE_Q4_K] = z_dot_q4_k,
+            [FL_TYPE_Q5_K] = z_dot_q5_k,
+            [FL_TYPE_Q6_K] = z_dot_q6_k,
+        },
+    .quantize_q8a = x86_quantize_q8a,
+    .quantize_q8k = x86_quantize_q8k,
+};

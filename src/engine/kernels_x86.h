@@ -53,9 +53,13 @@ X86_INLINE __m256i x86_fifth_bits(const uint8_t *qh) {
     return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
 }
 
-/* Lanes 0-3 scaled by sc0, lanes 4-7 by sc1 (the two 16-element halves of 32 elements). */
-X86_INLINE __m256i x86_scale_halves(__m256i v, int sc0, int sc1) {
-    return _mm256_mullo_epi32(v, _mm256_set_m128i(_mm_set1_epi32(sc1), _mm_set1_epi32(sc0)));
+/* Sum of u8 u[i] * s8 s[i] in 8 int32 lanes, lanes 0-3 (elements 0-15) multiplied by sc0 and
+ * lanes 4-7 (elements 16-31) by sc1: maddubs pairs into int16 (no saturation: codes <= 63,
+ * |a| <= 127), madd by the scales. Cheaper than a dot followed by a 32-bit multiply. */
+X86_INLINE __m256i x86_dot_scaled(__m256i u, __m256i s, int sc0, int sc1) {
+    return _mm256_madd_epi16(
+        _mm256_maddubs_epi16(u, s),
+        _mm256_set_m128i(_mm_set1_epi16((short)sc1), _mm_set1_epi16((short)sc0)));
 }
 
 /* ---- 32-element formats ---------------------------------------------------------------------- */
@@ -114,6 +118,24 @@ X86_INLINE void x86_legacy_dot(fl_type type, int64_t n, const void *wv, const vo
 
 /* ---- K-quants ------------------------------------------------------------------------------- */
 
+/* The eight 6-bit scales and mins of a Q4_K/Q5_K `scales` field, one byte each (sub-block j
+ * in byte j), unpacked with word operations instead of eight fl_k4_scale_min calls. */
+X86_INLINE void x86_k4_unpack(const uint8_t *scales, uint64_t *sc8, uint64_t *m8) {
+    uint32_t w[3];
+    memcpy(w, scales, 12);
+    uint32_t sc_lo = w[0] & 0x3f3f3f3f, m_lo = w[1] & 0x3f3f3f3f;
+    uint32_t sc_hi = (w[2] & 0x0f0f0f0f) | ((w[0] >> 2) & 0x30303030);
+    uint32_t m_hi = ((w[2] >> 4) & 0x0f0f0f0f) | ((w[1] >> 2) & 0x30303030);
+    *sc8 = sc_lo | (uint64_t)sc_hi << 32;
+    *m8 = m_lo | (uint64_t)m_hi << 32;
+}
+
+/* [m0, m0, m1, m1, ..., m7, m7] as int16: pairs with the 16-element activation sums. */
+X86_INLINE __m256i x86_mins16(uint64_t m8) {
+    __m128i m = _mm_cvtsi64_si128((long long)m8);
+    return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m));
+}
+
 /* Q4_K / Q5_K: d * sum_j sc_j * dot_j - dmin * sum_j m_j * asum_j per super-block. */
 X86_INLINE void x86_k_affine_dot(bool five_bits, int64_t n, const void *wv, const void *act,
                                  size_t stride, int nt, float *out) {
@@ -132,12 +154,11 @@ X86_INLINE void x86_k_affine_dot(bool five_bits, int64_t n, const void *wv, cons
             d = x86_f16(&w->d), dmin = x86_f16(&w->dmin);
             scales = w->scales, qs = w->qs;
         }
-        int sc[8], m[8];
-        for (int j = 0; j < 8; j++) fl_k4_scale_min(scales, j, &sc[j], &m[j]);
-        const __m256i mins16 = _mm256_setr_epi16(
-            (short)m[0], (short)m[0], (short)m[1], (short)m[1], (short)m[2], (short)m[2],
-            (short)m[3], (short)m[3], (short)m[4], (short)m[4], (short)m[5], (short)m[5],
-            (short)m[6], (short)m[6], (short)m[7], (short)m[7]);
+        uint64_t sc8, m8;
+        x86_k4_unpack(scales, &sc8, &m8);
+        const __m256i mins16 = x86_mins16(m8);
+        int sc[8];
+        for (int j = 0; j < 8; j++) sc[j] = (int)((sc8 >> (8 * j)) & 0xff);
         __m256i codes[8];
         __m256i hb = five_bits ? x86_load(qh) : _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
@@ -158,8 +179,7 @@ X86_INLINE void x86_k_affine_dot(bool five_bits, int64_t n, const void *wv, cons
             __m256i sumi = _mm256_setzero_si256();
             for (int j = 0; j < 8; j++)
                 sumi = _mm256_add_epi32(
-                    sumi,
-                    x86_scale_halves(X86_DOT(codes[j], x86_load(a->qs + 32 * j)), sc[j], sc[j]));
+                    sumi, x86_dot_scaled(codes[j], x86_load(a->qs + 32 * j), sc[j], sc[j]));
             __m256i summ = _mm256_madd_epi16(x86_load(a->bsums), mins16);
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(d * a->d), acc[t]);
             acc[t] =
@@ -199,9 +219,9 @@ X86_INLINE void x86_q6_k_dot(int64_t n, const void *wv, const void *act, size_t 
             const fl_block_q8_k *a = (const fl_block_q8_k *)fl_act_row(act, stride, t) + b;
             __m256i sumi = _mm256_setzero_si256();
             for (int i = 0; i < 8; i++)
-                sumi = _mm256_add_epi32(
-                    sumi, x86_scale_halves(X86_DOT(codes[i], x86_load(a->qs + 32 * i)),
-                                           w->scales[2 * i], w->scales[2 * i + 1]));
+                sumi =
+                    _mm256_add_epi32(sumi, x86_dot_scaled(codes[i], x86_load(a->qs + 32 * i),
+                                                          w->scales[2 * i], w->scales[2 * i + 1]));
             __m256i corr = _mm256_madd_epi16(x86_load(a->bsums), sc16);
             sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(corr, 5));
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(d * a->d), acc[t]);
@@ -245,11 +265,72 @@ X86_INLINE void x86_float_dot(fl_type type, int64_t n, const void *w, const void
     }
 }
 
+/* ---- activation quantization (same rounding as the scalar reference: to nearest even) ---- */
+
+X86_INLINE float x86_abs_max(const float *x, int64_t n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8)
+        m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+X86_INLINE int x86_hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* Rounds x[0..32) * id to int8 in dst; sums[0] / sums[1] get the sums of the two halves. */
+X86_INLINE void x86_round32(const float *x, float id, int8_t *dst, int sums[2]) {
+    const __m256 m = _mm256_set1_ps(id);
+    __m256i v[4];
+    for (int k = 0; k < 4; k++)
+        v[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), m),
+                                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    /* packs work per 128-bit lane: the permute puts the 4-byte groups back in order */
+    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)dst, p);
+    sums[0] = x86_hsum_i32(_mm256_add_epi32(v[0], v[1]));
+    sums[1] = x86_hsum_i32(_mm256_add_epi32(v[2], v[3]));
+}
+
+static void x86_quantize_q8a(const float *x, void *dst, int64_t n) {
+    fl_block_q8a *y = dst;
+    for (int64_t b = 0; b < n / FL_QK; b++, x += FL_QK) {
+        float amax = x86_abs_max(x, FL_QK);
+        int sums[2];
+        x86_round32(x, amax > 0.0f ? 127.0f / amax : 0.0f, y[b].qs, sums);
+        y[b].d = amax / 127.0f;
+        y[b].sum = sums[0] + sums[1];
+    }
+}
+
+static void x86_quantize_q8k(const float *x, void *dst, int64_t n) {
+    fl_block_q8_k *y = dst;
+    for (int64_t b = 0; b < n / FL_QK_K; b++, x += FL_QK_K) {
+        float amax = x86_abs_max(x, FL_QK_K);
+        float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+        for (int j = 0; j < 8; j++) {
+            int sums[2];
+            x86_round32(x + 32 * j, id, y[b].qs + 32 * j, sums);
+            y[b].bsums[2 * j] = (int16_t)sums[0];
+            y[b].bsums[2 * j + 1] = (int16_t)sums[1];
+        }
+        y[b].d = amax / 127.0f;
+    }
+}
+
 /* ---- table entries: one specialisation per token count --------------------------------------- */
 
 #define X86_DOT_ENTRY(name, call)                                                                  \
-    static void name(int64_t n, const void *w, const void *act, size_t stride, int nt,             \
-                     float *out) {                                                                 \
+    __attribute__((unused)) static void name(int64_t n, const void *w, const void *act,            \
+                                             size_t stride, int nt, float *out) {                  \
         switch (nt) {                                                                              \
         case 1:                                                                                    \
             call(n, w, act, stride, 1, out);                                                       \
@@ -311,12 +392,14 @@ X86_DOT_ENTRY(dot_bf16, x86_bf16)
 
 #define X86_KERNEL_TABLE                                                                           \
     {                                                                                              \
-        .dot = {                                                                                   \
-            [FL_TYPE_F32] = dot_f32,   [FL_TYPE_F16] = dot_f16,   [FL_TYPE_BF16] = dot_bf16,       \
-            [FL_TYPE_Q4_0] = dot_q4_0, [FL_TYPE_Q4_1] = dot_q4_1, [FL_TYPE_Q5_0] = dot_q5_0,       \
-            [FL_TYPE_Q5_1] = dot_q5_1, [FL_TYPE_Q8_0] = dot_q8_0, [FL_TYPE_Q4_K] = dot_q4_k,       \
-            [FL_TYPE_Q5_K] = dot_q5_k, [FL_TYPE_Q6_K] = dot_q6_k,                                  \
-        },                                                                                         \
+        .dot =                                                                                     \
+            {                                                                                      \
+                [FL_TYPE_F32] = dot_f32,   [FL_TYPE_F16] = dot_f16,   [FL_TYPE_BF16] = dot_bf16,   \
+                [FL_TYPE_Q4_0] = dot_q4_0, [FL_TYPE_Q4_1] = dot_q4_1, [FL_TYPE_Q5_0] = dot_q5_0,   \
+                [FL_TYPE_Q5_1] = dot_q5_1, [FL_TYPE_Q8_0] = dot_q8_0, [FL_TYPE_Q4_K] = dot_q4_k,   \
+                [FL_TYPE_Q5_K] = dot_q5_k, [FL_TYPE_Q6_K] = dot_q6_k,                              \
+            },                                                                                     \
+        .quantize_q8a = x86_quantize_q8a, .quantize_q8k = x86_quantize_q8k,                        \
     }
 
 #endif
