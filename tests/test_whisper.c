@@ -559,6 +559,89 @@ static void test_long_audio_windows(void **state) {
     free(jfk);
 }
 
+/* A large-v3 style header (51866 tokens, 128 mel bins) made from the tiny header file. */
+static char *v3_header(void) {
+    char *tiny = testdata_path("for-tests-ggml-tiny.bin");
+    if (!tiny) return NULL;
+    size_t n;
+    uint8_t *d = read_file(tiny, &n);
+    free(tiny);
+    int32_t hp[11], n_mel, n_fft;
+    memcpy(hp, d + 4, sizeof hp);
+    memcpy(&n_mel, d + 48, 4);
+    memcpy(&n_fft, d + 52, 4);
+    size_t filters_end = 56 + (size_t)n_mel * n_fft * 4;
+    hp[0] = 51866;
+    hp[9] = 128;
+    char *path = malloc(64);
+    assert_non_null(path);
+    snprintf(path, 64, "/tmp/fluid-whisper-v3-%d.bin", (int)getpid());
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    int32_t mel_dims[2] = {128, n_fft};
+    fwrite(d, 1, 4, f);
+    fwrite(hp, 4, 11, f);
+    fwrite(mel_dims, 4, 2, f);
+    for (int row = 0; row < 128; row++) /* 128 filters: the 80 real ones, then again */
+        fwrite(d + 56 + (size_t)(row % n_mel) * n_fft * 4, 4, (size_t)n_fft, f);
+    fwrite(d + filters_end, 1, n - filters_end, f); /* the vocabulary */
+    fclose(f);
+    free(d);
+    return path;
+}
+
+static void test_large_v3_layout(void **state) {
+    (void)state;
+    size_t n = 0;
+    float *pcm = jfk_pcm(&n);
+    char *header = v3_header();
+    if (!pcm || !header) {
+        free(pcm);
+        free(header);
+        skip();
+    }
+    char model[64];
+    snprintf(model, sizeof model, "/tmp/fluid-whisper-v3m-%d.bin", (int)getpid());
+    fluid_error err = {0};
+    assert_int_equal(wh_synth_write(header, model, "test", FL_TYPE_Q8_0, 4, &err), FLUID_OK);
+    fluid_whisper *m = fluid_whisper_load(model, &err);
+    assert_non_null(m);
+    fluid_whisper_info info;
+    fluid_whisper_get_info(m, &info);
+    assert_int_equal(info.n_mels, 128);
+    assert_int_equal(info.n_languages, 100);
+    assert_string_equal(info.type_name, "q8_0");
+    assert_string_equal(fluid_whisper_token_text(m, m->sp.lang_begin + 99), "<|yue|>");
+    assert_string_equal(fluid_whisper_token_text(m, 50359), "<|translate|>");
+    assert_string_equal(fluid_whisper_token_text(m, 50365), "<|0.00|>");
+    fl_pool *pool = fl_pool_create(2);
+    seg_log log = {0};
+    log.ok = true;
+    fluid_whisper_params p = quick_params(&log);
+    p.language = "yue"; /* the hundredth language exists only in large-v3 */
+    fluid_whisper_result r;
+    assert_int_equal(fluid_whisper_transcribe(m, pool, pcm, n, &p, &r, &err), FLUID_OK);
+    assert_true(log.ok);
+    assert_string_equal(r.language, "yue");
+    assert_true(r.n_token_ids > 0 && r.token_ids[0] >= 50365);
+    fluid_whisper_result_free(&r);
+    fl_pool_free(pool);
+    fluid_whisper_free(m);
+
+    /* a 99-language model refuses it */
+    char *tiny_model = synth_model("f16");
+    m = fluid_whisper_load(tiny_model, &err);
+    assert_non_null(m);
+    assert_int_equal(fluid_whisper_transcribe(m, NULL, pcm, n, &p, &r, &err), FLUID_ERR_ARGUMENT);
+    fluid_whisper_free(m);
+    unlink(tiny_model);
+    free(tiny_model);
+    unlink(model);
+    unlink(header);
+    free(header);
+    free(pcm);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_specials),
@@ -571,6 +654,7 @@ int main(void) {
         cmocka_unit_test(test_split_window),
         cmocka_unit_test(test_transcribe_synthetic),
         cmocka_unit_test(test_long_audio_windows),
+        cmocka_unit_test(test_large_v3_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -107,10 +107,10 @@ typedef struct fluid_whisper_params {
     int32_t beam_size;                 /* 0 or 1 = greedy; 5 = OpenAI's default beam search */
     int32_t best_of;                   /* samples drawn at temperature > 0 (5) */
     bool condition_on_previous_text;   /* feed the previous window's text as prompt (true) */
-    bool word_timestamps;
-    bool timestamps;    /* false = <|notimestamps|>: one segment per window */
-    int32_t max_tokens; /* per window; 0 = the model's n_text_ctx / 2 */
-    uint64_t seed;      /* for sampling at temperature > 0 */
+    bool word_timestamps; /* words of each segment, its time shared by their byte length */
+    bool timestamps;      /* false = <|notimestamps|>: one segment per window */
+    int32_t max_tokens;   /* per window; 0 = the model's n_text_ctx / 2 */
+    uint64_t seed;        /* for sampling at temperature > 0 */
     fluid_whisper_segment_cb on_segment;
     void *on_segment_user;
     fluid_whisper_abort_cb should_abort;

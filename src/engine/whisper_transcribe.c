@@ -213,7 +213,7 @@ static bool needs_fallback(const fluid_whisper_params *p, const wh_window_result
 static fluid_status decode_with_fallback(transcriber *t, uint64_t window_index,
                                          wh_window_result *out) {
     const fluid_whisper_params *p = t->p;
-    size_t from = p->condition_on_previous_text ? t->prompt_reset_since : t->all_tokens.n;
+    size_t from = t->prompt_reset_since;
     wh_window_opts o = {t->all_tokens.v + from,
                         t->all_tokens.n - from,
                         t->lang_id,
@@ -369,7 +369,9 @@ static fluid_status run_windows(transcriber *t) {
             r.no_speech_prob > p->no_speech_threshold && !(r.avg_logprob > p->logprob_threshold);
         size_t advance = seg_frames;
         if (!skip) s = segment_window(t, &r, seek, seg_frames, &advance);
-        if (s == FLUID_OK && r.temperature > 0.5f) t->prompt_reset_since = t->all_tokens.n;
+        /* the next window sees this one's text, unless asked not to or it was a hot guess */
+        if (!p->condition_on_previous_text || r.temperature > 0.5f)
+            t->prompt_reset_since = t->all_tokens.n;
         wh_window_result_free(&r);
         if (s != FLUID_OK) return s;
         seek += advance > 0 ? advance : 1; /* a window always moves forward */
