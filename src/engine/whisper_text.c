@@ -101,9 +101,8 @@ int32_t *wh_tokenize(const fluid_whisper *m, const char *text, size_t *n_tokens)
                       PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &errcode, &erroff, NULL);
     if (!re) return NULL;
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
-    token_buf out = {0};
-    bool ok = md != NULL && push_token(&out, 0);
-    out.n = 0; /* an empty text still gives a (non-NULL) array */
+    token_buf out = {malloc(16 * sizeof(int32_t)), 0, 16}; /* non-NULL even for no tokens */
+    bool ok = md != NULL && out.ids != NULL;
     size_t len = strlen(text), at = 0;
     while (ok && at < len) {
         int rc = pcre2_match(re, (PCRE2_SPTR)text, len, at, 0, md, NULL);
@@ -123,7 +122,18 @@ int32_t *wh_tokenize(const fluid_whisper *m, const char *text, size_t *n_tokens)
     return out.ids;
 }
 
-/* OpenAI's default suppress list: symbols that are not speech (and musical notes). */
+/* Adds the first token of `text` when it is a single token, or always when `any`. */
+static bool add_first_token(const fluid_whisper *m, const char *text, bool any, token_buf *out) {
+    size_t n;
+    int32_t *ids = wh_tokenize(m, text, &n);
+    if (!ids) return false;
+    bool ok = n == 0 || (n > 1 && !any) || push_token(out, ids[0]);
+    free(ids);
+    return ok;
+}
+
+/* OpenAI's default suppress list: symbols that are not speech, musical notes, and the tokens
+ * starting " -" and " '". */
 int32_t *wh_non_speech_tokens(const fluid_whisper *m, size_t *n) {
     static const char *const symbols[] = {
         "\"",  "#",  "(",  ")",   "*",   "+",   "/",   ":",  ";",   "<",  "=",  ">",
@@ -131,29 +141,17 @@ int32_t *wh_non_speech_tokens(const fluid_whisper *m, size_t *n) {
         "」",  "『", "』", "<<",  ">>",  "<<<", ">>>", "--", "---", "-(", "-[", "('",
         "(\"", "((", "))", "(((", ")))", "[[",  "]]",  "{{", "}}",  "♪♪", "♪♪♪"};
     static const char *const notes[] = {"♩", "♪", "♫", "♬", "♭", "♮", "♯"};
-    size_t n_sym = sizeof symbols / sizeof symbols[0], n_notes = sizeof notes / sizeof notes[0];
     token_buf out = {0};
-    bool ok = true;
-    const char *lead[] = {" -", " '"};
-    for (size_t i = 0; i < n_sym + n_notes + 2 && ok; i++) {
-        bool is_note = i >= n_sym && i < n_sym + n_notes;
-        const char *s = i < n_sym ? symbols[i]
-                        : is_note ? notes[i - n_sym]
-                                  : lead[i - n_sym - n_notes];
-        for (int spaced = 0; spaced < 2 && ok; spaced++) {
-            char buf[32];
-            if (i >= n_sym + n_notes && spaced) break; /* " -", " '": first token only */
-            snprintf(buf, sizeof buf, "%s%s", spaced ? " " : "", s);
-            size_t nt;
-            int32_t *ids = wh_tokenize(m, buf, &nt);
-            if (!ids) {
-                ok = false;
-                break;
-            }
-            if (nt >= 1 && (nt == 1 || is_note || i >= n_sym + n_notes))
-                ok = push_token(&out, ids[0]);
-            free(ids);
-        }
+    bool ok = add_first_token(m, " -", true, &out) && add_first_token(m, " '", true, &out);
+    for (size_t i = 0; ok && i < sizeof symbols / sizeof symbols[0]; i++) {
+        char spaced[32];
+        snprintf(spaced, sizeof spaced, " %s", symbols[i]);
+        ok = add_first_token(m, symbols[i], false, &out) && add_first_token(m, spaced, false, &out);
+    }
+    for (size_t i = 0; ok && i < sizeof notes / sizeof notes[0]; i++) {
+        char spaced[32];
+        snprintf(spaced, sizeof spaced, " %s", notes[i]);
+        ok = add_first_token(m, notes[i], true, &out) && add_first_token(m, spaced, true, &out);
     }
     if (!ok) {
         free(out.ids);

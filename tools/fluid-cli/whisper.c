@@ -14,7 +14,7 @@ typedef enum out_format { OUT_TEXT, OUT_JSON, OUT_VERBOSE_JSON, OUT_SRT, OUT_VTT
 
 typedef struct cli_opts {
     const char *model, *audio, *language, *prompt;
-    int threads, beam_size;
+    int threads, beam_size, max_tokens;
     bool translate, no_fallback, token_ids, word_timestamps;
     out_format format;
 } cli_opts;
@@ -30,7 +30,7 @@ static void usage(void) {
             "usage: fluid-cli -m ggml-model.bin -f audio.ext [-t THREADS] [--language xx] "
             "[--translate] [--beam-size N] [--no-fallback] "
             "[--output-format json|text|srt|vtt|verbose_json] [--token-ids] [--prompt TEXT] "
-            "[--word-timestamps]\n");
+            "[--word-timestamps] [--max-tokens N (per 30 s window)]\n");
 }
 
 static bool parse_format(const char *s, out_format *f) {
@@ -72,12 +72,14 @@ static bool parse_args(int argc, char **argv, cli_opts *o) {
             o->prompt = argv[++i];
         else if (strcmp(a, "--beam-size") == 0)
             o->beam_size = atoi(argv[++i]);
+        else if (strcmp(a, "--max-tokens") == 0)
+            o->max_tokens = atoi(argv[++i]);
         else if (strcmp(a, "--output-format") == 0) {
             if (!parse_format(argv[++i], &o->format)) return false;
         } else
             return false;
     }
-    return o->model && o->audio && o->threads >= 0 && o->beam_size >= -1;
+    return o->model && o->audio && o->threads >= 0 && o->beam_size >= -1 && o->max_tokens >= 0;
 }
 
 static json_t *word_json(const fluid_whisper_word *w) {
@@ -178,6 +180,7 @@ static int run(const cli_opts *o, fluid_whisper *model, fluid_pool *pool, const 
     p.initial_prompt = o->prompt;
     p.fallback = !o->no_fallback;
     p.word_timestamps = o->word_timestamps;
+    p.max_tokens = o->max_tokens;
     if (o->beam_size >= 0) p.beam_size = o->beam_size;
     collected c = {json_array(), json_array(), (cli_opts *)o};
     p.on_segment = on_segment;
