@@ -8,7 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "runtime/log.h"
+#include "runtime/common.h"
+#include "util/log.h"
 
 #define MAX_DEPTH 8
 #define MAX_FOUND 4096
@@ -29,7 +30,7 @@ static bool usable_file(scan *s, const char *path, struct stat *st) {
     size_t root_len = strlen(s->root_real);
     if (realpath(path, real) == NULL || strncmp(real, s->root_real, root_len) != 0 ||
         real[root_len] != '/') {
-        rt_log(RT_LOG_WARN, "ignoring %s: it links outside the model folder", path);
+        fl_log(FL_LOG_WARN, "ignoring %s: it links outside the model folder", path);
         return false;
     }
     return stat(real, st) == 0 && S_ISREG(st->st_mode);

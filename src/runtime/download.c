@@ -10,7 +10,8 @@
 #include <unistd.h>
 
 #include "runtime/internal.h"
-#include "runtime/log.h"
+#include "runtime/common.h"
+#include "util/log.h"
 
 #define LOG_INTERVAL_S 10.0
 
@@ -111,11 +112,12 @@ static void draw(rt_dl *dl, const rt_fetch_progress *p, bool final) {
     }
     double now = rt_now();
     int decile = (int)(pct / 10);
-    if (final || phase == RT_DOWNLOAD_VERIFYING) return; /* the outcome is logged separately */
+    /* The outcome is logged separately; nothing to say before the first bytes. */
+    if (final || phase == RT_DOWNLOAD_VERIFYING || total == 0) return;
     if (decile != dl->last_decile || now - dl->last_log >= LOG_INTERVAL_S) {
         dl->last_decile = decile;
         dl->last_log = now;
-        rt_log(RT_LOG_INFO, "downloading %s: %.0f%% (%.1f of %.1f MB, %.1f MB/s, ETA %s)", dl->id,
+        fl_log(FL_LOG_INFO, "downloading %s: %.0f%% (%.1f of %.1f MB, %.1f MB/s, ETA %s)", dl->id,
                pct, (double)bytes / 1e6, (double)total / 1e6, rate / 1e6, eta_text);
     }
 }
@@ -183,7 +185,7 @@ static void *download_main(void *arg) {
     rt_error err = {0};
     rt_status status;
     double t0 = rt_now();
-    rt_log(RT_LOG_INFO, "downloading %s from %s", dl->id, dl->url);
+    fl_log(FL_LOG_INFO, "downloading %s from %s", dl->id, dl->url);
     if (!make_parent_dirs(dl->dest)) {
         status = rt_set_error(&err, RT_ERR_INTERNAL, 0, "cannot create the folder for %s: %s",
                               dl->dest, strerror(errno));
@@ -202,10 +204,10 @@ static void *download_main(void *arg) {
         status = rt_fetch(&req, &err);
     }
     if (status == RT_OK)
-        rt_log(RT_LOG_INFO, "downloaded %s (%.1f MB in %.1f s)", dl->id,
+        fl_log(FL_LOG_INFO, "downloaded %s (%.1f MB in %.1f s)", dl->id,
                (double)atomic_load(&dl->progress.bytes) / 1e6, rt_now() - t0);
     else
-        rt_log(RT_LOG_ERROR, "download of %s failed: %s", dl->id, err.message);
+        fl_log(FL_LOG_ERROR, "download of %s failed: %s", dl->id, err.message);
     publish_result(dl, status, &err);
     return NULL;
 }

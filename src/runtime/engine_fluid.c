@@ -3,7 +3,8 @@
 
 #include "fluid/whisper.h"
 #include "runtime/engine.h"
-#include "runtime/log.h"
+#include "runtime/common.h"
+#include "util/log.h"
 
 static uint64_t file_bytes(const char *path) {
     struct stat st;

@@ -13,7 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runtime/log.h"
+#include "runtime/common.h"
+#include "util/log.h"
 #include "runtime/names.h"
 
 #define MAX_REDIRECTS 8
@@ -184,7 +185,8 @@ static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_of
     double now = rt_now();
     rt_fetch_progress *p = t->req->progress;
     uint64_t bytes = atomic_load(&p->bytes);
-    if (now - t->rate_t >= RATE_INTERVAL_S) {
+    if (now - t->rate_t >= RATE_INTERVAL_S ||
+        (atomic_load(&p->rate) == 0 && now - t->rate_t >= 0.05)) {
         double instant = (double)(bytes - t->rate_bytes) / (now - t->rate_t);
         double old = atomic_load(&p->rate);
         atomic_store(&p->rate, old > 0 ? 0.7 * old + 0.3 * instant : instant);
@@ -409,7 +411,7 @@ static rt_status finish_file(transfer *t, const char *part, rt_error *err, bool 
                                 t->facts.sha256, actual);
         }
     } else {
-        rt_log(RT_LOG_WARN, "%s: the Hub publishes no SHA-256 for it; only the size is checked",
+        fl_log(FL_LOG_WARN, "%s: the Hub publishes no SHA-256 for it; only the size is checked",
                req->dest);
     }
     if (fsync(t->fd) != 0) return fail_io(err, "cannot sync", part);
@@ -542,7 +544,7 @@ rt_status rt_fetch(const rt_fetch_request *req, rt_error *err) {
         if (status == RT_OK || !retryable || attempt > req->retries || cancelled(req)) break;
         double wait = delay * (0.5 + jitter(&seed));
         if (wait > MAX_BACKOFF_S) wait = MAX_BACKOFF_S;
-        rt_log(RT_LOG_WARN, "%s: attempt %d of %d failed (%s); retrying in %.1f s", req->dest,
+        fl_log(FL_LOG_WARN, "%s: attempt %d of %d failed (%s); retrying in %.1f s", req->dest,
                attempt, req->retries + 1, err != NULL ? err->message : "error", wait);
         backoff_sleep(req, wait);
         delay *= 2;

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "runtime/engine.h"
-#include "runtime/log.h"
+#include "runtime/common.h"
 #include "runtime/stopmatch.h"
 
 #define PREFILL_CHUNK 256 /* prompt tokens per decode call: cancel is checked in between */
@@ -266,13 +266,14 @@ void rt_generate(fluid_model *model, rt_job *job, const rt_run_env *env) {
     rt_stopper_init(&g.stop, g.req->stop, g.req->n_stop);
     rt_finish_reason reason = run(&g);
     if (rt_job_cancelled(job) && reason != RT_FINISH_ERROR) reason = RT_FINISH_CANCELLED;
+    /* Memory is given back before the client hears the job ended, so /health agrees. */
+    fluid_session_free(g.session);
+    if (g.reserved != 0) env->reserve(env->reserve_user, -g.reserved, NULL);
     rt_job_result result = {.reason = reason, .usage = g.usage, .error = &g.error};
     rt_job_finish(job, &result);
-    if (g.reserved != 0) env->reserve(env->reserve_user, -g.reserved, NULL);
     rt_stopper_free(&g.stop);
     free(g.pending);
     free(g.top);
     fluid_detok_free(g.detok);
     fluid_sampler_free(g.sampler);
-    fluid_session_free(g.session);
 }

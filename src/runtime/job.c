@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "runtime/log.h"
+#include "runtime/common.h"
 
 typedef struct event_node {
     struct event_node *next;

@@ -10,7 +10,8 @@
 
 #include "runtime/discovery.h"
 #include "runtime/internal.h"
-#include "runtime/log.h"
+#include "runtime/common.h"
+#include "util/log.h"
 
 #define MAX_MODELS 4096
 #define BUSY_RETRY_S 2
@@ -60,7 +61,7 @@ static rt_status check_device(rt_manager *rt, const char *device, rt_error *err)
         if (i >= 2) {
             snprintf(rt->device_note, sizeof rt->device_note,
                      "%s requested, but this build runs on the CPU only: using CPU", known[i]);
-            rt_log(RT_LOG_WARN, "%s", rt->device_note);
+            fl_log(FL_LOG_WARN, "%s", rt->device_note);
         }
         return RT_OK;
     }
@@ -285,7 +286,7 @@ static void unload_locked(rt_manager *rt, rt_model *m, const char *why) {
     void *handle = m->handle;
     m->state = RT_STATE_UNLOADING;
     pthread_mutex_unlock(&rt->mu);
-    rt_log(RT_LOG_INFO, "unloading %s (%s)", m->name.id, why);
+    fl_log(FL_LOG_INFO, "unloading %s (%s)", m->name.id, why);
     rt->engine.unload(rt->engine.user, m->name.type, handle);
     pthread_mutex_lock(&rt->mu);
     m->handle = NULL;
@@ -465,15 +466,15 @@ static void load_locked(rt_manager *rt, rt_model *m) {
     snprintf(path, sizeof path, "%s", m->path);
     pthread_cond_broadcast(&rt->cv);
     pthread_mutex_unlock(&rt->mu);
-    rt_log(RT_LOG_INFO, "loading %s from %s", m->name.id, path);
+    fl_log(FL_LOG_INFO, "loading %s from %s", m->name.id, path);
     double t0 = rt_now();
     rt_error err = {0};
     uint64_t bytes = 0;
     void *handle = rt->engine.load(rt->engine.user, m->name.type, path, &bytes, &err);
     if (handle != NULL)
-        rt_log(RT_LOG_INFO, "loaded %s in %.2f s", m->name.id, rt_now() - t0);
+        fl_log(FL_LOG_INFO, "loaded %s in %.2f s", m->name.id, rt_now() - t0);
     else
-        rt_log(RT_LOG_ERROR, "loading %s failed: %s", m->name.id, err.message);
+        fl_log(FL_LOG_ERROR, "loading %s failed: %s", m->name.id, err.message);
     pthread_mutex_lock(&rt->mu);
     m->reserved_bytes = 0;
     m->warmup_pending = false;

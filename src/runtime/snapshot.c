@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "runtime/internal.h"
-#include "runtime/log.h"
+#include "runtime/common.h"
 
 const char *rt_model_type_name(rt_model_type type) {
     return type == RT_MODEL_WHISPER ? "whisper" : "llm";

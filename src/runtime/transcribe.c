@@ -4,7 +4,7 @@
 
 #include "fluid/whisper.h"
 #include "runtime/engine.h"
-#include "runtime/log.h"
+#include "runtime/common.h"
 
 typedef struct asr {
     rt_job *job;

@@ -1,0 +1,14 @@
+/* Small helpers shared by the runtime's files: typed errors and a monotonic clock. */
+#ifndef FLUID_RUNTIME_COMMON_H
+#define FLUID_RUNTIME_COMMON_H
+
+#include "runtime/runtime.h"
+
+/* Fills err (may be NULL) and returns status. */
+rt_status rt_set_error(rt_error *err, rt_status status, int retry_after_s, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Seconds on a monotonic clock. */
+double rt_now(void);
+
+#endif

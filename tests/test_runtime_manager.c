@@ -1,0 +1,689 @@
+/* The manager's state machine driven by a scripted engine: discovery, lazy and single-flight
+ * loads, idle unload and reload, side-by-side types, switching under concurrent jobs, the memory
+ * limit, failures and retries, cancellation, health, and Hub downloads through the manager. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/common.h"
+#include "runtime/engine.h"
+#include "runtime/runtime.h"
+#include "support/fake_hub.h"
+
+#define MODEL_BYTES 4000
+#define KV_BYTES 1000
+
+/* ---- a scripted engine ------------------------------------------------------------------- */
+
+typedef struct script {
+    int load_ms, step_ms;
+    atomic_int loads, unloads, resident, max_resident_llm, resident_llm;
+    atomic_int runs_in_parallel_max, running;
+} script;
+
+typedef struct fake_model {
+    rt_model_type type;
+} fake_model;
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void *fake_load(void *user, rt_model_type type, const char *path, uint64_t *bytes,
+                       rt_error *err) {
+    script *s = user;
+    sleep_ms(s->load_ms);
+    FILE *f = fopen(path, "rb");
+    char head[4] = {0};
+    size_t n = f != NULL ? fread(head, 1, 3, f) : 0;
+    if (f != NULL) fclose(f);
+    if (n < 3 || memcmp(head, "BAD", 3) == 0) {
+        rt_set_error(err, RT_ERR_UNAVAILABLE, 0, "cannot load %s: corrupt model", path);
+        return NULL;
+    }
+    struct stat st;
+    stat(path, &st);
+    *bytes = (uint64_t)st.st_size;
+    fake_model *m = calloc(1, sizeof *m);
+    m->type = type;
+    atomic_fetch_add(&s->loads, 1);
+    atomic_fetch_add(&s->resident, 1);
+    if (type == RT_MODEL_LLM) {
+        int r = atomic_fetch_add(&s->resident_llm, 1) + 1;
+        int max = atomic_load(&s->max_resident_llm);
+        while (r > max && !atomic_compare_exchange_weak(&s->max_resident_llm, &max, r)) {
+        }
+    }
+    return m;
+}
+
+static void fake_unload(void *user, rt_model_type type, void *handle) {
+    script *s = user;
+    atomic_fetch_add(&s->unloads, 1);
+    atomic_fetch_sub(&s->resident, 1);
+    if (type == RT_MODEL_LLM) atomic_fetch_sub(&s->resident_llm, 1);
+    free(handle);
+}
+
+static void fake_run(void *user, rt_model_type type, void *handle, rt_job *job,
+                     const rt_run_env *env) {
+    script *s = user;
+    (void)handle;
+    rt_job_result r = {.reason = RT_FINISH_STOP};
+    rt_error err = {0};
+    if (env->reserve(env->reserve_user, KV_BYTES, &err) != RT_OK) {
+        rt_job_fail(job, &err);
+        return;
+    }
+    atomic_fetch_add(&s->running, 1);
+    if (type == RT_MODEL_WHISPER) {
+        rt_segment seg = {.id = 0, .start = 0, .end = 1.5, .text = " hello"};
+        rt_job_emit_segment(job, &seg);
+        r.full_text = " hello";
+        r.language = "en";
+        r.duration = 1.5;
+    } else {
+        int max = rt_job_chat(job)->max_tokens > 0 ? rt_job_chat(job)->max_tokens : 5;
+        for (int i = 0; i < max; i++) {
+            if (rt_job_cancelled(job)) {
+                r.reason = RT_FINISH_CANCELLED;
+                break;
+            }
+            sleep_ms(s->step_ms);
+            char piece[16];
+            snprintf(piece, sizeof piece, "t%d ", i);
+            rt_job_emit_text(job, piece, strlen(piece), NULL, 0);
+            r.usage.completion_tokens++;
+            if (i + 1 == max) r.reason = RT_FINISH_LENGTH;
+        }
+    }
+    atomic_fetch_sub(&s->running, 1);
+    env->reserve(env->reserve_user, -KV_BYTES, NULL); /* as the real engine: memory first */
+    rt_job_finish(job, &r);
+}
+
+/* ---- fixture ----------------------------------------------------------------------------- */
+
+typedef struct fixture {
+    char *root;
+    script s;
+    rt_engine engine;
+    rt_config cfg;
+    rt_manager *rt;
+} fixture;
+
+static void write_file(const char *root, const char *rel, const char *head, size_t size) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", root, rel);
+    for (char *p = path + strlen(root) + 1; *p != '\0'; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(path, 0755);
+            *p = '/';
+        }
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs(head, f);
+    for (size_t i = strlen(head); i < size; i++) fputc('x', f);
+    fclose(f);
+}
+
+static int setup(void **state) {
+    fixture *f = calloc(1, sizeof *f);
+    f->root = fake_hub_temp_dir();
+    write_file(f->root, "llm/a.gguf", "OK", MODEL_BYTES);
+    write_file(f->root, "llm/b.gguf", "OK", MODEL_BYTES);
+    write_file(f->root, "llm/sub/c.gguf", "OK", MODEL_BYTES);
+    write_file(f->root, "whisper/ggml-tiny.bin", "OK", MODEL_BYTES);
+    f->s.load_ms = 20;
+    f->s.step_ms = 2;
+    f->engine =
+        (rt_engine){.user = &f->s, .load = fake_load, .unload = fake_unload, .run = fake_run};
+    rt_config_defaults(&f->cfg);
+    f->cfg.model_path = f->root;
+    f->cfg.llm_model = "";
+    f->cfg.whisper_model = "";
+    f->cfg.warm_up = false;
+    f->cfg.idle_timeout_s = 0;
+    f->cfg.idle_check_interval_s = 0.02;
+    f->cfg.load_wait_s = 10;
+    f->cfg.hf_endpoint = "http://127.0.0.1:1";
+    f->cfg.download_retries = 0;
+    f->cfg.progress_bar = false;
+    f->cfg.n_threads = 1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fixture *f = *state;
+    rt_destroy(f->rt);
+    fake_hub_rmtree(f->root);
+    free(f->root);
+    free(f);
+    return 0;
+}
+
+static rt_manager *start(fixture *f) {
+    rt_error err = {0};
+    f->rt = rt_create_with_engine(&f->cfg, &f->engine, &err);
+    if (f->rt == NULL) fail_msg("rt_create: %s", err.message);
+    assert_int_equal(rt_start(f->rt, &err), RT_OK);
+    return f->rt;
+}
+
+/* Runs a chat job to its end; returns the finished event (text appended to text if given). */
+static rt_event run_chat(rt_manager *rt, const char *model, int max_tokens, char *text,
+                         size_t size) {
+    fluid_chat_message msg = {"user", "hi"};
+    rt_chat_request req = {
+        .model = model, .messages = &msg, .n_messages = 1, .max_tokens = max_tokens};
+    fluid_sampling_defaults(&req.sampling);
+    rt_job *job = NULL;
+    rt_error err = {0};
+    rt_event ev = {0};
+    if (rt_submit_chat(rt, &req, &job, &err) != RT_OK) {
+        ev.type = RT_EVENT_FINISHED;
+        ev.finish_reason = RT_FINISH_ERROR;
+        ev.error = err;
+        return ev;
+    }
+    if (text != NULL) text[0] = '\0';
+    while (rt_job_next(job, 10000, &ev) && ev.type != RT_EVENT_FINISHED)
+        if (ev.type == RT_EVENT_TEXT && text != NULL)
+            strncat(text, ev.text, size - strlen(text) - 1);
+    assert_int_equal(ev.type, RT_EVENT_FINISHED);
+    rt_event copy = ev;
+    copy.model = NULL;
+    rt_job_release(job);
+    return copy;
+}
+
+static rt_model_state state_of(rt_manager *rt, const char *id) {
+    rt_model_info info;
+    if (rt_get_model(rt, id, &info, NULL) != RT_OK) return (rt_model_state)-1;
+    return info.state;
+}
+
+static bool wait_state(rt_manager *rt, const char *id, rt_model_state want, double timeout_s) {
+    double end = rt_now() + timeout_s;
+    while (rt_now() < end) {
+        if (state_of(rt, id) == want) return true;
+        sleep_ms(5);
+    }
+    return state_of(rt, id) == want;
+}
+
+static void assert_contains(const char *haystack, const char *needle) {
+    if (strstr(haystack, needle) == NULL) fail_msg("'%s' does not contain '%s'", haystack, needle);
+}
+
+/* ---- tests ------------------------------------------------------------------------------- */
+
+static void test_listing_and_rescan(void **state) {
+    fixture *f = *state;
+    f->cfg.llm_model = "org/repo/missing.gguf";
+    rt_manager *rt = start(f);
+    rt_model_info *models = NULL;
+    size_t n = 0;
+    assert_int_equal(rt_list_models(rt, &models, &n, NULL), RT_OK);
+    const char *want[] = {"a", "b", "org/repo/missing", "sub/c", "whisper-tiny"};
+    assert_int_equal(n, 5);
+    for (size_t i = 0; i < n; i++) assert_string_equal(models[i].id, want[i]);
+    assert_int_equal(models[0].state, RT_STATE_ON_DISK);
+    assert_int_equal(models[0].size_bytes, MODEL_BYTES);
+    assert_true(models[0].created > 0);
+    assert_int_equal(models[2].state, RT_STATE_ABSENT);
+    assert_true(models[2].is_default);
+    assert_int_equal(models[4].type, RT_MODEL_WHISPER);
+    rt_free_models(models);
+    /* Files added or removed while running. */
+    write_file(f->root, "llm/new.gguf", "OK", 10);
+    write_file(f->root, "llm/new2.gguf.part", "OK", 10);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/llm/b.gguf", f->root);
+    unlink(path);
+    assert_int_equal(rt_rescan(rt, NULL), RT_OK);
+    assert_int_equal(state_of(rt, "new"), RT_STATE_ON_DISK);
+    assert_int_equal((int)state_of(rt, "new2"), -1);
+    assert_int_equal((int)state_of(rt, "b"), -1);
+    rt_model_info info;
+    rt_error err = {0};
+    assert_int_equal(rt_get_model(rt, "b", &info, &err), RT_ERR_MODEL_NOT_FOUND);
+    /* Any name of a model finds it. */
+    assert_int_equal(rt_get_model(rt, "a.gguf", &info, NULL), RT_OK);
+    assert_string_equal(info.id, "a");
+}
+
+static void test_lazy_load_and_job(void **state) {
+    fixture *f = *state;
+    rt_manager *rt = start(f);
+    assert_int_equal(state_of(rt, "a"), RT_STATE_ON_DISK);
+    char text[256];
+    rt_event ev = run_chat(rt, "a", 3, text, sizeof text);
+    assert_int_equal(ev.finish_reason, RT_FINISH_LENGTH);
+    assert_string_equal(text, "t0 t1 t2 ");
+    assert_int_equal(ev.usage.completion_tokens, 3);
+    assert_int_equal(state_of(rt, "a"), RT_STATE_READY);
+    rt_health_info h;
+    rt_health(rt, &h);
+    assert_true(h.llm.configured);
+    assert_string_equal(h.llm.model, "a");
+    assert_int_equal(h.llm.state, RT_STATE_READY);
+    assert_int_equal(h.memory_bytes, MODEL_BYTES);
+    assert_int_equal(h.status, RT_HEALTH_READY);
+    assert_int_equal(atomic_load(&f->s.loads), 1);
+}
+
+typedef struct client {
+    rt_manager *rt;
+    const char *models[2];
+    int jobs;
+    int ok, failed;
+    char last_error[RT_MESSAGE_MAX];
+} client;
+
+static void *client_main(void *arg) {
+    client *c = arg;
+    for (int i = 0; i < c->jobs; i++) {
+        rt_event ev = run_chat(c->rt, c->models[i % 2], 4, NULL, 0);
+        if (ev.finish_reason == RT_FINISH_LENGTH)
+            c->ok++;
+        else {
+            c->failed++;
+            snprintf(c->last_error, sizeof c->last_error, "%s", ev.error.message);
+        }
+    }
+    return NULL;
+}
+
+static void run_clients(rt_manager *rt, const char *m0, const char *m1, int n_clients, int jobs,
+                        client *clients) {
+    pthread_t threads[8];
+    for (int i = 0; i < n_clients; i++) {
+        clients[i] = (client){.rt = rt, .models = {i % 2 ? m1 : m0, i % 2 ? m0 : m1}, .jobs = jobs};
+        pthread_create(&threads[i], NULL, client_main, &clients[i]);
+    }
+    for (int i = 0; i < n_clients; i++) pthread_join(threads[i], NULL);
+}
+
+static void test_single_flight_load(void **state) {
+    fixture *f = *state;
+    f->s.load_ms = 150;
+    rt_manager *rt = start(f);
+    client clients[4];
+    run_clients(rt, "a", "a", 4, 1, clients);
+    for (int i = 0; i < 4; i++) assert_int_equal(clients[i].ok, 1);
+    assert_int_equal(atomic_load(&f->s.loads), 1);
+}
+
+static void test_idle_unload_and_reload(void **state) {
+    fixture *f = *state;
+    f->cfg.idle_timeout_s = 0.2;
+    rt_manager *rt = start(f);
+    assert_int_equal(run_chat(rt, "a", 2, NULL, 0).finish_reason, RT_FINISH_LENGTH);
+    assert_int_equal(state_of(rt, "a"), RT_STATE_READY);
+    assert_true(wait_state(rt, "a", RT_STATE_ON_DISK, 5));
+    assert_int_equal(atomic_load(&f->s.unloads), 1);
+    rt_health_info h;
+    rt_health(rt, &h);
+    assert_int_equal(h.memory_bytes, 0);
+    assert_int_equal(h.llm.loaded_count, 0);
+    /* The next request loads it again. */
+    assert_int_equal(run_chat(rt, "a", 2, NULL, 0).finish_reason, RT_FINISH_LENGTH);
+    assert_int_equal(atomic_load(&f->s.loads), 2);
+}
+
+static void test_busy_model_is_not_unloaded(void **state) {
+    fixture *f = *state;
+    f->cfg.idle_timeout_s = 0.05;
+    f->s.step_ms = 20;
+    rt_manager *rt = start(f);
+    /* A job far longer than the idle timeout runs to its end on a resident model. */
+    assert_int_equal(run_chat(rt, "a", 20, NULL, 0).finish_reason, RT_FINISH_LENGTH);
+    assert_int_equal(atomic_load(&f->s.loads), 1);
+    assert_int_equal(atomic_load(&f->s.unloads), 0);
+}
+
+static rt_event run_transcription(rt_manager *rt, const char *model, int *segments) {
+    rt_transcription_request req = {
+        .model = model, .audio = "RIFF", .audio_len = 4, .segments = true};
+    rt_job *job = NULL;
+    rt_error err = {0};
+    rt_event ev = {0};
+    assert_int_equal(rt_submit_transcription(rt, &req, &job, &err), RT_OK);
+    *segments = 0;
+    while (rt_job_next(job, 10000, &ev) && ev.type != RT_EVENT_FINISHED)
+        if (ev.type == RT_EVENT_SEGMENT) (*segments)++;
+    assert_int_equal(ev.type, RT_EVENT_FINISHED);
+    assert_string_equal(ev.full_text, " hello");
+    assert_string_equal(ev.language, "en");
+    rt_event copy = ev;
+    copy.full_text = copy.language = copy.model = NULL;
+    rt_job_release(job);
+    return copy;
+}
+
+static void test_side_by_side_llm_and_whisper(void **state) {
+    fixture *f = *state;
+    f->cfg.whisper_model = "whisper-tiny";
+    rt_manager *rt = start(f);
+    assert_int_equal(run_chat(rt, "a", 2, NULL, 0).finish_reason, RT_FINISH_LENGTH);
+    int segments = 0;
+    rt_event ev = run_transcription(rt, NULL, &segments); /* the default Whisper model */
+    assert_int_equal(ev.finish_reason, RT_FINISH_STOP);
+    assert_int_equal(segments, 1);
+    assert_int_equal(state_of(rt, "a"), RT_STATE_READY);
+    assert_int_equal(state_of(rt, "whisper-tiny"), RT_STATE_READY);
+    rt_health_info h;
+    rt_health(rt, &h);
+    assert_int_equal(h.llm.state, RT_STATE_READY);
+    assert_int_equal(h.whisper.state, RT_STATE_READY);
+    assert_string_equal(h.whisper.model, "whisper-tiny");
+    assert_int_equal(h.memory_bytes, 2 * MODEL_BYTES);
+    /* Naming the wrong type for an endpoint is a bad request. */
+    fluid_chat_message msg = {"user", "hi"};
+    rt_chat_request req = {.model = "whisper-tiny", .messages = &msg, .n_messages = 1};
+    rt_job *job = NULL;
+    rt_error err = {0};
+    assert_int_equal(rt_submit_chat(rt, &req, &job, &err), RT_ERR_BAD_REQUEST);
+    assert_contains(err.message, "whisper model");
+}
+
+static void test_switching_llms_under_concurrent_jobs(void **state) {
+    fixture *f = *state;
+    f->s.load_ms = 10;
+    rt_manager *rt = start(f);
+    client clients[4];
+    run_clients(rt, "a", "b", 4, 6, clients);
+    for (int i = 0; i < 4; i++) {
+        if (clients[i].failed > 0) fail_msg("client %d: %s", i, clients[i].last_error);
+        assert_int_equal(clients[i].ok, 6);
+    }
+    /* Once idle, no more than --max-models-per-type stay resident. */
+    rt_health_info h;
+    for (int i = 0; i < 200; i++) {
+        rt_health(rt, &h);
+        if (h.llm.loaded_count <= 1) break;
+        sleep_ms(5);
+    }
+    assert_true(h.llm.loaded_count <= 1);
+    assert_true(atomic_load(&f->s.loads) >= 2);
+}
+
+static void test_memory_limit_evicts_idle_models(void **state) {
+    fixture *f = *state;
+    /* Room for one model and its KV cache, not two. */
+    f->cfg.max_memory_gb = (MODEL_BYTES + KV_BYTES + 100) / 1e9;
+    f->cfg.max_models_per_type = 4;
+    f->cfg.whisper_model = "whisper-tiny";
+    rt_manager *rt = start(f);
+    assert_int_equal(run_chat(rt, "a", 2, NULL, 0).finish_reason, RT_FINISH_LENGTH);
+    assert_int_equal(run_chat(rt, "b", 2, NULL, 0).finish_reason, RT_FINISH_LENGTH);
+    assert_int_equal(state_of(rt, "a"), RT_STATE_ON_DISK);
+    assert_int_equal(state_of(rt, "b"), RT_STATE_READY);
+    int segments;
+    assert_int_equal(run_transcription(rt, "whisper-tiny", &segments).finish_reason,
+                     RT_FINISH_STOP);
+    assert_int_equal(state_of(rt, "b"), RT_STATE_ON_DISK);
+    rt_health_info h;
+    rt_health(rt, &h);
+    assert_true(h.memory_bytes <= h.memory_limit_bytes);
+    assert_int_equal(h.memory_limit_bytes, MODEL_BYTES + KV_BYTES + 100);
+}
+
+static void test_memory_limit_refuses_when_busy(void **state) {
+    fixture *f = *state;
+    f->cfg.max_memory_gb = (MODEL_BYTES + KV_BYTES + 100) / 1e9;
+    f->cfg.max_models_per_type = 4;
+    f->cfg.load_wait_s = 0.3;
+    f->s.step_ms = 50;
+    rt_manager *rt = start(f);
+    /* A long job holds model a... */
+    fluid_chat_message msg = {"user", "hi"};
+    rt_chat_request req = {.model = "a", .messages = &msg, .n_messages = 1, .max_tokens = 40};
+    rt_job *job = NULL;
+    assert_int_equal(rt_submit_chat(rt, &req, &job, NULL), RT_OK);
+    rt_event ev;
+    assert_true(rt_job_next(job, 10000, &ev));
+    assert_int_equal(ev.type, RT_EVENT_TEXT);
+    /* ... so b cannot load within the limit: a clear error, not a wait forever. */
+    rt_event b = run_chat(rt, "b", 2, NULL, 0);
+    assert_int_equal(b.finish_reason, RT_FINISH_ERROR);
+    assert_int_equal(b.error.status, RT_ERR_UNAVAILABLE);
+    assert_true(b.error.retry_after_s > 0);
+    assert_contains(b.error.message, "not enough memory");
+    assert_int_equal(state_of(rt, "a"), RT_STATE_READY);
+    rt_job_release(job);
+    /* A model bigger than the whole limit is refused outright. */
+    write_file(f->root, "llm/huge.gguf", "OK", 3 * MODEL_BYTES);
+    rt_rescan(rt, NULL);
+    rt_event huge = run_chat(rt, "huge", 2, NULL, 0);
+    assert_int_equal(huge.error.status, RT_ERR_UNAVAILABLE);
+    assert_contains(huge.error.message, "more than --max-memory");
+}
+
+static void test_failed_load_is_reported_and_retried(void **state) {
+    fixture *f = *state;
+    write_file(f->root, "llm/broken.gguf", "BAD", 100);
+    rt_manager *rt = start(f);
+    rt_event ev = run_chat(rt, "broken", 2, NULL, 0);
+    assert_int_equal(ev.finish_reason, RT_FINISH_ERROR);
+    assert_contains(ev.error.message, "corrupt model");
+    rt_model_info info;
+    assert_int_equal(rt_get_model(rt, "broken", &info, NULL), RT_OK);
+    assert_int_equal(info.state, RT_STATE_FAILED);
+    assert_contains(info.error, "corrupt model");
+    /* Fixed on disk: the next request tries again and succeeds. */
+    write_file(f->root, "llm/broken.gguf", "OK", 100);
+    assert_int_equal(run_chat(rt, "broken", 2, NULL, 0).finish_reason, RT_FINISH_LENGTH);
+    assert_int_equal(state_of(rt, "broken"), RT_STATE_READY);
+}
+
+static void test_cancel_stops_job(void **state) {
+    fixture *f = *state;
+    f->s.step_ms = 5;
+    rt_manager *rt = start(f);
+    fluid_chat_message msg = {"user", "hi"};
+    rt_chat_request req = {.model = "a", .messages = &msg, .n_messages = 1, .max_tokens = 100000};
+    rt_job *job = NULL;
+    assert_int_equal(rt_submit_chat(rt, &req, &job, NULL), RT_OK);
+    rt_event ev;
+    assert_true(rt_job_next(job, 10000, &ev));
+    assert_int_equal(ev.type, RT_EVENT_TEXT);
+    rt_job_cancel(job);
+    int events = 0;
+    while (rt_job_next(job, 10000, &ev) && ev.type != RT_EVENT_FINISHED) events++;
+    assert_int_equal(ev.type, RT_EVENT_FINISHED);
+    assert_int_equal(ev.finish_reason, RT_FINISH_CANCELLED);
+    assert_true(events < 100000);
+    rt_job_release(job);
+    /* The model is free again for the next job. */
+    assert_int_equal(run_chat(rt, "a", 1, NULL, 0).finish_reason, RT_FINISH_LENGTH);
+}
+
+static void test_errors_at_submit(void **state) {
+    fixture *f = *state;
+    f->cfg.queue_capacity = 1;
+    f->s.load_ms = 300;
+    rt_manager *rt = start(f);
+    rt_error err = {0};
+    rt_event ev = run_chat(rt, "nope", 1, NULL, 0);
+    assert_int_equal(ev.error.status, RT_ERR_MODEL_NOT_FOUND);
+    ev = run_chat(rt, "../etc/passwd", 1, NULL, 0);
+    assert_int_equal(ev.error.status, RT_ERR_BAD_REQUEST);
+    ev = run_chat(rt, NULL, 1, NULL, 0); /* no default LLM configured */
+    assert_int_equal(ev.error.status, RT_ERR_BAD_REQUEST);
+    /* A full queue answers BUSY with a retry delay. */
+    fluid_chat_message msg = {"user", "hi"};
+    rt_chat_request req = {.model = "a", .messages = &msg, .n_messages = 1, .max_tokens = 1};
+    rt_job *first = NULL, *second = NULL;
+    assert_int_equal(rt_submit_chat(rt, &req, &first, NULL), RT_OK);
+    assert_int_equal(rt_submit_chat(rt, &req, &second, &err), RT_ERR_BUSY);
+    assert_null(second);
+    assert_true(err.retry_after_s > 0);
+    rt_job_release(first);
+    rt_chat_request empty = {.model = "a"};
+    assert_int_equal(rt_submit_chat(rt, &empty, &second, &err), RT_ERR_BAD_REQUEST);
+}
+
+static void test_health_during_load(void **state) {
+    fixture *f = *state;
+    f->s.load_ms = 400;
+    f->cfg.llm_model = "a";
+    f->cfg.warm_up = true;
+    rt_manager *rt = start(f);
+    /* While the warm-up loads, health answers and says so. */
+    rt_health_info h;
+    bool saw_loading = false;
+    for (int i = 0; i < 200 && !saw_loading; i++) {
+        rt_health(rt, &h);
+        saw_loading = h.llm.state == RT_STATE_LOADING;
+        if (!saw_loading) sleep_ms(2);
+    }
+    assert_true(saw_loading);
+    assert_int_equal(h.status, RT_HEALTH_STARTING);
+    assert_true(h.warming_up);
+    assert_contains(h.warmup_task, "loading a");
+    rt_model_info *models;
+    size_t n;
+    assert_int_equal(rt_list_models(rt, &models, &n, NULL), RT_OK);
+    rt_free_models(models);
+    assert_true(wait_state(rt, "a", RT_STATE_READY, 5));
+    rt_health(rt, &h);
+    assert_int_equal(h.status, RT_HEALTH_READY);
+    assert_false(h.warming_up);
+}
+
+static void test_device_fallback(void **state) {
+    fixture *f = *state;
+    f->cfg.device = "npu";
+    rt_manager *rt = start(f);
+    rt_health_info h;
+    rt_health(rt, &h);
+    assert_string_equal(h.device_requested, "NPU");
+    assert_string_equal(h.device_used, "CPU");
+    assert_contains(h.device_note, "CPU");
+    f->cfg.device = "TPU";
+    rt_error err = {0};
+    assert_null(rt_create_with_engine(&f->cfg, &f->engine, &err));
+    assert_int_equal(err.status, RT_ERR_BAD_REQUEST);
+}
+
+static void test_offline_default_degrades(void **state) {
+    fixture *f = *state;
+    f->cfg.llm_model = "org/repo/model.gguf"; /* the Hub is unreachable (port 1) */
+    f->cfg.warm_up = true;
+    rt_manager *rt = start(f);
+    assert_true(wait_state(rt, "org/repo/model", RT_STATE_FAILED, 10));
+    rt_health_info h;
+    rt_health(rt, &h);
+    assert_int_equal(h.status, RT_HEALTH_DEGRADED);
+    assert_int_equal(h.llm.state, RT_STATE_FAILED);
+    assert_contains(h.llm.error, "network error");
+    /* Local models still serve. */
+    assert_int_equal(run_chat(rt, "a", 1, NULL, 0).finish_reason, RT_FINISH_LENGTH);
+}
+
+static void test_destroy_with_running_job(void **state) {
+    fixture *f = *state;
+    f->s.step_ms = 5;
+    rt_manager *rt = start(f);
+    fluid_chat_message msg = {"user", "hi"};
+    rt_chat_request req = {.model = "a", .messages = &msg, .n_messages = 1, .max_tokens = 100000};
+    rt_job *job = NULL;
+    assert_int_equal(rt_submit_chat(rt, &req, &job, NULL), RT_OK);
+    rt_event ev;
+    assert_true(rt_job_next(job, 10000, &ev));
+    rt_destroy(rt);
+    f->rt = NULL;
+    while (rt_job_next(job, 10000, &ev) && ev.type != RT_EVENT_FINISHED) {
+    }
+    assert_int_equal(ev.type, RT_EVENT_FINISHED);
+    assert_int_equal(ev.finish_reason, RT_FINISH_CANCELLED);
+    rt_job_release(job);
+}
+
+/* ---- downloads through the manager ------------------------------------------------------- */
+
+static void test_downloads_are_shared_and_listed(void **state) {
+    fixture *f = *state;
+    fake_hub hub;
+    assert_true(fake_hub_start(&hub));
+    static char data[200000];
+    memcpy(data, "OK", 2);
+    assert_true(fake_hub_put(&hub, "org/repo/m.gguf", data, sizeof data));
+    assert_true(fake_hub_fault(&hub, "org/repo/m.gguf", "slow", -1, 400000));
+    f->cfg.hf_endpoint = hub.url;
+    rt_manager *rt = start(f);
+    rt_download *d1 = NULL, *d2 = NULL;
+    assert_int_equal(rt_download_start(rt, "org/repo/m.gguf", &d1, NULL), RT_OK);
+    assert_int_equal(rt_download_start(rt, "org/repo/m", &d2, NULL), RT_OK);
+    /* While it runs, it is listed as downloading. */
+    assert_int_equal(state_of(rt, "org/repo/m"), RT_STATE_DOWNLOADING);
+    /* A chat for it waits for the download and the load, then runs. */
+    rt_event ev = run_chat(rt, "org/repo/m.gguf", 2, NULL, 0);
+    assert_int_equal(ev.finish_reason, RT_FINISH_LENGTH);
+    rt_download_progress p;
+    while (!rt_download_poll(d1, 5000, &p)) {
+    }
+    assert_int_equal(p.state, RT_DOWNLOAD_DONE);
+    assert_int_equal(p.bytes, sizeof data);
+    while (!rt_download_poll(d2, 5000, &p)) {
+    }
+    assert_int_equal(p.state, RT_DOWNLOAD_DONE);
+    rt_download_release(d1);
+    rt_download_release(d2);
+    assert_int_equal(fake_hub_count(&hub, "resolve_gets", "org/repo/m.gguf"), 1);
+    rt_model_info info;
+    assert_int_equal(rt_get_model(rt, "org/repo/m", &info, NULL), RT_OK);
+    assert_int_equal(info.size_bytes, sizeof data);
+    /* A model already here is done at once; a missing one reports the Hub's 404. */
+    assert_int_equal(rt_download_start(rt, "org/repo/m.gguf", &d1, NULL), RT_OK);
+    assert_true(rt_download_poll(d1, 0, &p));
+    assert_int_equal(p.state, RT_DOWNLOAD_DONE);
+    rt_download_release(d1);
+    ev = run_chat(rt, "org/repo/absent.gguf", 2, NULL, 0);
+    assert_int_equal(ev.error.status, RT_ERR_MODEL_NOT_FOUND);
+    assert_contains(ev.error.message, "404");
+    assert_int_equal(state_of(rt, "org/repo/absent"), RT_STATE_FAILED);
+    rt_destroy(rt);
+    f->rt = NULL;
+    fake_hub_stop(&hub);
+}
+
+int main(void) {
+#define TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        TEST(test_listing_and_rescan),
+        TEST(test_lazy_load_and_job),
+        TEST(test_single_flight_load),
+        TEST(test_idle_unload_and_reload),
+        TEST(test_busy_model_is_not_unloaded),
+        TEST(test_side_by_side_llm_and_whisper),
+        TEST(test_switching_llms_under_concurrent_jobs),
+        TEST(test_memory_limit_evicts_idle_models),
+        TEST(test_memory_limit_refuses_when_busy),
+        TEST(test_failed_load_is_reported_and_retried),
+        TEST(test_cancel_stops_job),
+        TEST(test_errors_at_submit),
+        TEST(test_health_during_load),
+        TEST(test_device_fallback),
+        TEST(test_offline_default_degrades),
+        TEST(test_destroy_with_running_job),
+        TEST(test_downloads_are_shared_and_listed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
