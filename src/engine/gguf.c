@@ -26,10 +26,11 @@
 #define GGUF_DEFAULT_ALIGNMENT 32u
 #define GGUF_MAX_ARRAY_DEPTH 8
 /* Smallest possible serialized entries, used to bound counts by the bytes that remain. */
-#define MIN_KV_BYTES 13u     /* empty key (8) + type (4) + one-byte value */
-#define MIN_TENSOR_BYTES 32u /* empty name (8) + n_dims (4) + one ne (8) + type (4) + offset (8)   \
-                              */
-#define MIN_ARRAY_BYTES 12u  /* element type (4) + count (8) */
+#define MIN_KV_BYTES 13u /* empty key (8) + type (4) + one-byte value */
+#define MIN_TENSOR_BYTES                                                                           \
+    32u                     /* empty name (8) + n_dims (4) + one ne (8) + type (4) + offset (8)    \
+                             */
+#define MIN_ARRAY_BYTES 12u /* element type (4) + count (8) */
 
 size_t gguf_type_size(gguf_type type) {
     switch (type) {
@@ -814,6 +815,15 @@ static bool bytes_put(bytes *b, const void *data, size_t n) {
     return true;
 }
 
+static const uint8_t ZEROS[256];
+
+static bool bytes_put_zeros(bytes *b, uint64_t n) {
+    for (; n > 0; n -= n < sizeof ZEROS ? n : sizeof ZEROS) {
+        if (!bytes_put(b, ZEROS, n < sizeof ZEROS ? (size_t)n : sizeof ZEROS)) return false;
+    }
+    return true;
+}
+
 static bool bytes_put_u32(bytes *b, uint32_t v) {
     return bytes_put(b, &v, 4);
 }
@@ -1096,15 +1106,13 @@ static bool write_head(const gguf_writer *w, uint32_t alignment, bytes *b) {
         ok = ok && bytes_put_u32(b, t->type) && bytes_put_u64(b, offset);
         offset += t->nbytes + padding(t->nbytes, alignment);
     }
-    static const uint8_t zeros[256];
-    return ok && bytes_put(b, zeros, padding(b->len, alignment));
+    return ok && bytes_put_zeros(b, padding(b->len, alignment));
 }
 
 static bool write_zeros(FILE *fp, uint64_t n) {
-    static const uint8_t zeros[256];
     while (n > 0) {
-        size_t k = n < sizeof zeros ? (size_t)n : sizeof zeros;
-        if (fwrite(zeros, 1, k, fp) != k) return false;
+        size_t k = n < sizeof ZEROS ? (size_t)n : sizeof ZEROS;
+        if (fwrite(ZEROS, 1, k, fp) != k) return false;
         n -= k;
     }
     return true;
