@@ -479,6 +479,18 @@ static bool read_alignment(cursor *c, gguf_file *f) {
     return true;
 }
 
+/* The data section starts at the next multiple of the alignment. */
+static bool find_data_start(cursor *c, gguf_file *f) {
+    size_t pad = (f->alignment - c->pos % f->alignment) % f->alignment;
+    if (pad > remaining(c)) {
+        /* a file without tensors may end right after its metadata */
+        if (f->n_tensors > 0) return fail(c, "truncated file: no room for the data section");
+        pad = remaining(c);
+    }
+    f->data_off = c->pos + pad;
+    return true;
+}
+
 static bool read_tensors(cursor *c, gguf_file *f, uint64_t n_tensors) {
     size_t n = n_tensors > 0 ? (size_t)n_tensors : 1;
     f->tensors = calloc(n, sizeof *f->tensors);
@@ -498,16 +510,7 @@ static bool read_tensors(cursor *c, gguf_file *f, uint64_t n_tensors) {
         if (dup == -2) ok = fail(c, "out of memory for the tensor index");
         if (dup >= 0) ok = fail(c, "duplicate tensor name '%s'", f->tensors[dup].name);
     }
-    if (ok) {
-        size_t pad = (f->alignment - c->pos % f->alignment) % f->alignment;
-        if (pad > remaining(c)) {
-            /* a file without tensors may end right after its metadata */
-            if (n_tensors > 0) ok = fail(c, "truncated file: no room for the data section");
-            pad = remaining(c);
-        }
-        f->data_off = c->pos + pad;
-    }
-    ok = ok && place_tensors(c, f, ext);
+    ok = ok && find_data_start(c, f) && place_tensors(c, f, ext);
     free(ext);
     return ok;
 }
