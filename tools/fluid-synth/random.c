@@ -24,19 +24,26 @@ uint64_t synth_rng_next(synth_rng *r) {
     return mix(r->state);
 }
 
-/* Uniform in (0, 1]: 53 random bits, never 0 so that log() is finite. */
-static double uniform_open0(synth_rng *r) {
-    return (double)((synth_rng_next(r) >> 11) + 1) * (1.0 / 9007199254740992.0);
+/* Uniform in [-1, 1). */
+static double uniform_signed(synth_rng *r) {
+    return (double)(synth_rng_next(r) >> 11) * (2.0 / 9007199254740992.0) - 1.0;
 }
 
+/* Marsaglia's polar form of the Box-Muller transform: a point drawn uniformly in the unit disc
+ * gives two independent normal samples without sin/cos. */
 double synth_rng_normal(synth_rng *r) {
     if (r->has_spare) {
         r->has_spare = false;
         return r->spare;
     }
-    double radius = sqrt(-2.0 * log(uniform_open0(r)));
-    double angle = 2.0 * M_PI * uniform_open0(r);
-    r->spare = radius * sin(angle);
+    double u, v, s;
+    do {
+        u = uniform_signed(r);
+        v = uniform_signed(r);
+        s = u * u + v * v;
+    } while (s >= 1.0 || s == 0.0);
+    double scale = sqrt(-2.0 * log(s) / s);
+    r->spare = v * scale;
     r->has_spare = true;
-    return radius * cos(angle);
+    return u * scale;
 }

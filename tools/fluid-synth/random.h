@@ -1,5 +1,5 @@
 /* The seeded random numbers behind fluid-synth's weights: splitmix64 for uniform bits and the
- * Box-Muller transform for normal samples. Each tensor gets its own stream derived from the
+ * polar Box-Muller transform for normal samples. Each tensor gets its own stream derived from the
  * seed and its name, so a tensor's values do not depend on the order tensors are written in. */
 #ifndef FLUID_SYNTH_RANDOM_H
 #define FLUID_SYNTH_RANDOM_H
