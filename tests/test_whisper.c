@@ -513,6 +513,78 @@ static void test_transcribe_synthetic(void **state) {
     free(pcm);
 }
 
+/* Several sequences stepped together give each the logits it gets alone. */
+static void test_decode_step_matches(void **state) {
+    (void)state;
+    size_t n = 0;
+    float *pcm = jfk_pcm(&n);
+    char *model = synth_model("f16");
+    if (!pcm || !model) {
+        free(pcm);
+        free(model);
+        skip();
+    }
+    fluid_error err = {0};
+    fluid_whisper *m = fluid_whisper_load(model, &err);
+    assert_non_null(m);
+    fl_pool *pool = fl_pool_create(2);
+    wh_state *st = wh_state_create(m, 3, &err);
+    assert_non_null(st);
+    float *mel = NULL;
+    size_t frames = 0;
+    assert_int_equal(wh_log_mel(pcm, n, WH_CHUNK_SAMPLES, m->mel_filters, m->hp.n_mels,
+                                m->n_fft_bins, &mel, &frames, &err),
+                     FLUID_OK);
+    assert_int_equal(wh_encode(st, mel, frames, pool, &err), FLUID_OK);
+    size_t nv = (size_t)m->hp.n_vocab;
+    float *alone = malloc(3 * 4 * nv * sizeof(float)), *together = malloc(3 * nv * sizeof(float));
+    assert_non_null(alone);
+    assert_non_null(together);
+    const int32_t prompt[3] = {50258, 50259, 50359};
+    const int32_t steps[3][4] = {{50364, 400, 401, 402}, {50370, 500, 501, 502}, {50364, 1, 2, 3}};
+    /* each sequence alone: the prompt, then its tokens one by one */
+    for (int q = 0; q < 3; q++) {
+        wh_seq_rewind(st, q, 0);
+        assert_int_equal(wh_decode(st, q, prompt, 3, together, NULL, pool, &err), FLUID_OK);
+        for (int t = 0; t < 4; t++)
+            assert_int_equal(
+                wh_decode(st, q, &steps[q][t], 1, alone + (q * 4 + t) * nv, NULL, pool, &err),
+                FLUID_OK);
+    }
+    /* all three together, step by step (sequence 1 copied from 0 after the prompt) */
+    wh_seq_rewind(st, 0, 0);
+    assert_int_equal(wh_decode(st, 0, prompt, 3, together, NULL, pool, &err), FLUID_OK);
+    wh_seq_copy(st, 1, 0);
+    wh_seq_copy(st, 2, 0);
+    int seqs[3] = {2, 0, 1}; /* in any order */
+    for (int t = 0; t < 4; t++) {
+        int32_t toks[3] = {steps[2][t], steps[0][t], steps[1][t]};
+        assert_int_equal(wh_decode_step(st, seqs, toks, 3, together, pool, &err), FLUID_OK);
+        for (int r = 0; r < 3; r++) {
+            const float *want = alone + (seqs[r] * 4 + t) * nv, *got = together + r * nv;
+            float worst = 0.0f, scale = 0.0f;
+            for (size_t i = 0; i < nv; i++) {
+                worst = fmaxf(worst, fabsf(got[i] - want[i]));
+                scale = fmaxf(scale, fabsf(want[i]));
+            }
+            assert_true(worst <= 1e-4f * scale);
+        }
+    }
+    assert_int_equal(wh_seq_past(st, 0), 7);
+    int twice[2] = {0, 0};
+    int32_t two[2] = {1, 2};
+    assert_int_equal(wh_decode_step(st, twice, two, 2, together, pool, &err), FLUID_ERR_ARGUMENT);
+    free(alone);
+    free(together);
+    free(mel);
+    wh_state_free(st);
+    fl_pool_free(pool);
+    fluid_whisper_free(m);
+    unlink(model);
+    free(model);
+    free(pcm);
+}
+
 static bool abort_now(void *user) {
     (void)user;
     return true;
@@ -653,6 +725,7 @@ int main(void) {
         cmocka_unit_test(test_log_softmax_and_compression),
         cmocka_unit_test(test_split_window),
         cmocka_unit_test(test_transcribe_synthetic),
+        cmocka_unit_test(test_decode_step_matches),
         cmocka_unit_test(test_long_audio_windows),
         cmocka_unit_test(test_large_v3_layout),
     };

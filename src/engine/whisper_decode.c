@@ -30,7 +30,7 @@ typedef struct window_ctx {
     uint64_t rng;
     float *logits; /* per slot: n_vocab floats */
     float *primed; /* the logits after the initial tokens */
-    int n_initial;
+    float *step;   /* per slot: logits of one decoder step */
 } window_ctx;
 
 char *wh_tokens_text(const fluid_whisper *m, const int32_t *tokens, size_t n) {
@@ -172,26 +172,15 @@ static float *filtered_logprobs(window_ctx *w, int slot, const cand *c) {
     return lg;
 }
 
-/* Greedy (temperature 0) or sampled decoding of one candidate in its own slot. */
-static fluid_status decode_single(window_ctx *w, cand *c, float temperature) {
-    float *lg = w->logits + (size_t)c->slot * w->n_vocab;
-    while (!c->done && (int)c->n < w->max_len) {
-        if (aborted(w)) return fl_set_error(w->err, FLUID_ERR_CANCELLED, "whisper: cancelled");
-        wh_apply_rules(w->o->rules, c->tokens, c->n, lg);
-        int32_t tok =
-            temperature > 0.0f ? sample_token(w, lg, temperature) : argmax(lg, w->n_vocab);
-        wh_log_softmax(lg, w->n_vocab);
-        c->sum += lg[tok];
-        if (tok == w->m->sp.eot) {
-            c->done = true;
-            break;
-        }
-        c->logprobs[c->n] = lg[tok];
-        c->tokens[c->n++] = tok;
-        fluid_status s = wh_decode(w->st, c->slot, &tok, 1, lg, NULL, w->pool, w->err);
-        if (s != FLUID_OK) return s;
-    }
-    return FLUID_OK;
+/* Feeds one token to each of n slots in one decoder pass; the logits land in the slots' rows
+ * of w->logits. */
+static fluid_status step_slots(window_ctx *w, const int *slots, const int32_t *tokens, int n) {
+    if (n == 0) return FLUID_OK;
+    fluid_status s = wh_decode_step(w->st, slots, tokens, n, w->step, w->pool, w->err);
+    size_t nv = (size_t)w->n_vocab;
+    for (int i = 0; s == FLUID_OK && i < n; i++)
+        memcpy(w->logits + (size_t)slots[i] * nv, w->step + (size_t)i * nv, nv * sizeof(float));
+    return s;
 }
 
 /* ---- beam search ------------------------------------------------------------------------- */
@@ -290,12 +279,13 @@ static fluid_status advance_beams(window_ctx *w, beam_search *bs, int n_opts, in
         bs->next[j].slot = slot;
         bs->slot_busy[slot] = true;
     }
-    fluid_status s = FLUID_OK;
-    for (int j = 0; j < n_next && s == FLUID_OK; j++) {
-        cand *c = &bs->next[j];
-        s = wh_decode(w->st, c->slot, &c->tokens[c->n - 1], 1,
-                      w->logits + (size_t)c->slot * w->n_vocab, NULL, w->pool, w->err);
+    int slots[64];
+    int32_t toks[64];
+    for (int j = 0; j < n_next; j++) {
+        slots[j] = bs->next[j].slot;
+        toks[j] = bs->next[j].tokens[bs->next[j].n - 1];
     }
+    fluid_status s = step_slots(w, slots, toks, n_next);
     cand *tmp = bs->beams;
     bs->beams = bs->next;
     bs->next = tmp;
@@ -372,32 +362,56 @@ static fluid_status decode_beams(window_ctx *w, int B, cand *best) {
     return s;
 }
 
-/* best_of independent candidates (one when greedy), each in its own slot; keeps the best. */
+/* n_cand independent candidates (one when greedy) decoded side by side, candidate i in slot
+ * i; the best goes to *best. */
 static fluid_status decode_sampled(window_ctx *w, int n_cand, float temperature, cand *best) {
-    cand c = {0};
-    if (!cand_alloc(&c, w->max_len)) {
-        cand_free(&c);
-        return fl_set_error(w->err, FLUID_ERR_NOMEM, "whisper: out of memory");
-    }
+    cand *c = calloc((size_t)n_cand, sizeof(cand));
+    int *slots = malloc((size_t)n_cand * sizeof(int));
+    int32_t *toks = malloc((size_t)n_cand * sizeof(int32_t));
     fluid_status s = FLUID_OK;
-    bool have = false;
-    for (int i = 0; i < n_cand && s == FLUID_OK; i++) {
-        c.n = 0;
-        c.sum = 0.0;
-        c.done = false;
-        c.slot = i;
-        if (i > 0) { /* start from the primed state again */
-            wh_seq_copy(w->st, i, 0);
-            wh_seq_rewind(w->st, i, w->n_initial);
-        }
-        memcpy(w->logits + (size_t)i * w->n_vocab, w->primed, (size_t)w->n_vocab * sizeof(float));
-        s = decode_single(w, &c, temperature);
-        if (s == FLUID_OK && (!have || cand_score(&c) > cand_score(best))) {
-            cand_copy(best, &c);
-            have = true;
-        }
+    if (!c || !slots || !toks) s = fl_set_error(w->err, FLUID_ERR_NOMEM, "whisper: out of memory");
+    size_t nv = (size_t)w->n_vocab;
+    for (int i = 0; s == FLUID_OK && i < n_cand; i++) {
+        if (!cand_alloc(&c[i], w->max_len))
+            s = fl_set_error(w->err, FLUID_ERR_NOMEM, "whisper: out of memory");
+        c[i].slot = i;
+        wh_seq_copy(w->st, i, 0); /* every candidate starts from the primed state */
+        memcpy(w->logits + (size_t)i * nv, w->primed, nv * sizeof(float));
     }
-    cand_free(&c);
+    for (int len = 0; s == FLUID_OK && len < w->max_len; len++) {
+        if (aborted(w)) {
+            s = fl_set_error(w->err, FLUID_ERR_CANCELLED, "whisper: cancelled");
+            break;
+        }
+        int n_active = 0;
+        for (int i = 0; i < n_cand; i++) {
+            if (c[i].done) continue;
+            float *lg = w->logits + (size_t)i * nv;
+            wh_apply_rules(w->o->rules, c[i].tokens, c[i].n, lg);
+            int32_t tok =
+                temperature > 0.0f ? sample_token(w, lg, temperature) : argmax(lg, w->n_vocab);
+            wh_log_softmax(lg, w->n_vocab);
+            c[i].sum += lg[tok];
+            if (tok == w->m->sp.eot) {
+                c[i].done = true;
+                continue;
+            }
+            c[i].logprobs[c[i].n] = lg[tok];
+            c[i].tokens[c[i].n++] = tok;
+            slots[n_active] = i;
+            toks[n_active++] = tok;
+        }
+        if (n_active == 0) break;
+        s = step_slots(w, slots, toks, n_active);
+    }
+    int pick = 0;
+    for (int i = 1; s == FLUID_OK && i < n_cand; i++)
+        if (cand_score(&c[i]) > cand_score(&c[pick])) pick = i;
+    if (s == FLUID_OK) cand_copy(best, &c[pick]);
+    for (int i = 0; c && i < n_cand; i++) cand_free(&c[i]);
+    free(c);
+    free(slots);
+    free(toks);
     return s;
 }
 
@@ -406,17 +420,18 @@ fluid_status wh_decode_window(wh_state *st, const fluid_whisper *m, const wh_win
     memset(out, 0, sizeof(*out));
     bool beam = o->temperature <= 0.0f && o->beam_size > 1;
     int n_slots = beam ? o->beam_size : o->temperature > 0.0f && o->best_of > 1 ? o->best_of : 1;
-    window_ctx w = {st, m, o, pool, err, m->hp.n_vocab, 0, o->seed, NULL, NULL, 0};
+    window_ctx w = {st, m, o, pool, err, m->hp.n_vocab, 0, o->seed, NULL, NULL, NULL};
     w.logits = malloc((size_t)n_slots * (size_t)w.n_vocab * sizeof(float));
     w.primed = malloc((size_t)w.n_vocab * sizeof(float));
+    w.step = malloc((size_t)n_slots * (size_t)w.n_vocab * sizeof(float));
     cand best = {0};
     fluid_status s = FLUID_OK;
-    if (!w.logits || !w.primed) s = fl_set_error(err, FLUID_ERR_NOMEM, "whisper: out of memory");
+    if (!w.logits || !w.primed || !w.step)
+        s = fl_set_error(err, FLUID_ERR_NOMEM, "whisper: out of memory");
     size_t n_initial = 0;
     if (s == FLUID_OK) s = prime(&w, &out->no_speech_prob, &n_initial);
     if (s == FLUID_OK) {
         memcpy(w.primed, w.logits, (size_t)w.n_vocab * sizeof(float));
-        w.n_initial = (int)n_initial;
         int room = m->hp.n_text_ctx - (int)n_initial;
         w.max_len = o->max_tokens < room ? o->max_tokens : room;
         if (w.max_len < 0) w.max_len = 0;
@@ -444,6 +459,7 @@ fluid_status wh_decode_window(wh_state *st, const fluid_whisper *m, const wh_win
     cand_free(&best);
     free(w.logits);
     free(w.primed);
+    free(w.step);
     if (s != FLUID_OK) wh_window_result_free(out);
     return s;
 }

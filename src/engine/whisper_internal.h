@@ -135,6 +135,10 @@ const float *wh_encoder_output(const wh_state *s);
  * token (n_vocab floats) to logits, and, when all_logits is not NULL, of every token. */
 fluid_status wh_decode(wh_state *s, int seq, const int32_t *tokens, int n, float *logits,
                        float *all_logits, fl_pool *pool, fluid_error *err);
+/* One token for each of n distinct sequences, in one pass (beams, candidates): logits receives
+ * n rows of n_vocab floats. */
+fluid_status wh_decode_step(wh_state *s, const int *seqs, const int32_t *tokens, int n,
+                            float *logits, fl_pool *pool, fluid_error *err);
 int wh_seq_past(const wh_state *s, int seq);
 void wh_seq_rewind(wh_state *s, int seq, int n_past);
 /* Copies sequence src's cache into dst. */

@@ -339,73 +339,152 @@ fluid_status wh_encode(wh_state *s, const float *mel, size_t stride, fl_pool *po
 
 /* ---- decoder ----------------------------------------------------------------------------- */
 
-fluid_status wh_decode(wh_state *s, int seq, const int32_t *tokens, int n_tok, float *logits,
-                       float *all_logits, fl_pool *pool, fluid_error *err) {
+/* Rows of one decoder call: row i is token tok[i] of sequence seq[i] at position pos[i]. Rows
+ * of a sequence are consecutive with consecutive positions, starting at its n_past. */
+typedef struct dec_rows {
+    int n;
+    const int *seq, *pos;
+    const int32_t *tok;
+} dec_rows;
+
+static fluid_status check_rows(const wh_state *s, const dec_rows *r, fluid_error *err) {
+    const wh_hparams *hp = &s->m->hp;
+    for (int i = 0; i < r->n; i++) {
+        if (r->seq[i] < 0 || r->seq[i] >= s->n_seq)
+            return fl_set_error(err, FLUID_ERR_ARGUMENT, "whisper decoder: bad sequence %d",
+                                r->seq[i]);
+        if (r->pos[i] >= hp->n_text_ctx)
+            return fl_set_error(err, FLUID_ERR_CONTEXT_FULL,
+                                "whisper decoder: position %d exceeds the context of %d", r->pos[i],
+                                (int)hp->n_text_ctx);
+        if (r->tok[i] < 0 || r->tok[i] >= hp->n_vocab)
+            return fl_set_error(err, FLUID_ERR_ARGUMENT, "whisper decoder: bad token %d",
+                                (int)r->tok[i]);
+    }
+    return FLUID_OK;
+}
+
+/* Self-attention of every row: k/v rows go into their sequence's cache, then each run of rows
+ * of one sequence attends causally to that cache. */
+static bool self_attention(wh_state *s, const dec_rows *r, int l, const float *q, const float *k,
+                           const float *v, float *a, fl_pool *pool) {
+    const fluid_whisper *m = s->m;
+    int n = m->hp.n_text_state;
+    for (int i = 0; i < r->n; i++) {
+        size_t at = (size_t)r->pos[i] * n;
+        memcpy(self_cache(s->self_k, m, r->seq[i], l) + at, k + (size_t)i * n, n * sizeof(float));
+        memcpy(self_cache(s->self_v, m, r->seq[i], l) + at, v + (size_t)i * n, n * sizeof(float));
+    }
+    for (int g0 = 0, g1; g0 < r->n; g0 = g1) {
+        for (g1 = g0 + 1; g1 < r->n && r->seq[g1] == r->seq[g0]; g1++) continue;
+        int seq = r->seq[g0], past = r->pos[g0], T = g1 - g0;
+        if (!attention(q + (size_t)g0 * n, self_cache(s->self_k, m, seq, l),
+                       self_cache(s->self_v, m, seq, l), a + (size_t)g0 * n, T, past + T, n,
+                       m->hp.n_text_head, past, pool))
+            return false;
+    }
+    return true;
+}
+
+/* The decoder over the rows; logits of the last n_out rows go to out (n_out x n_vocab). */
+static fluid_status decode_rows(wh_state *s, const dec_rows *r, int n_out, float *out,
+                                fl_pool *pool, fluid_error *err) {
     const fluid_whisper *m = s->m;
     const wh_hparams *hp = &m->hp;
-    int n = hp->n_text_state, past = s->n_past[seq];
-    if (n_tok <= 0 || past + n_tok > hp->n_text_ctx)
-        return fl_set_error(err, FLUID_ERR_CONTEXT_FULL,
-                            "whisper decoder: %d + %d tokens exceed %d", past, n_tok,
-                            (int)hp->n_text_ctx);
-    for (int i = 0; i < n_tok; i++) {
-        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
-            return fl_set_error(err, FLUID_ERR_ARGUMENT, "whisper decoder: bad token %d",
-                                (int)tokens[i]);
-    }
-    size_t tn = (size_t)n_tok * n;
-    float *bufs[6] = {malloc(tn * sizeof(float)),     malloc(tn * sizeof(float)),
-                      malloc(tn * sizeof(float)),     malloc(tn * sizeof(float)),
-                      malloc(tn * 4 * sizeof(float)), NULL};
-    int n_out = all_logits ? n_tok : 1;
-    bufs[5] = malloc((size_t)n_out * hp->n_vocab * sizeof(float));
-    for (int i = 0; i < 6; i++) {
+    int n = hp->n_text_state, T = r->n;
+    fluid_status st = check_rows(s, r, err);
+    if (st != FLUID_OK) return st;
+    size_t tn = (size_t)T * n;
+    float *bufs[7] = {malloc(tn * sizeof(float)),    malloc(tn * sizeof(float)),
+                      malloc(tn * sizeof(float)),    malloc(tn * sizeof(float)),
+                      malloc(tn * sizeof(float)),    malloc(tn * sizeof(float)),
+                      malloc(tn * 4 * sizeof(float))};
+    for (int i = 0; i < 7; i++) {
         if (!bufs[i]) {
-            free_bufs(bufs, 6);
+            free_bufs(bufs, 7);
             return fl_set_error(err, FLUID_ERR_NOMEM, "whisper decoder: out of memory");
         }
     }
-    float *x = bufs[0], *h = bufs[1], *q = bufs[2], *a = bufs[3], *mlp = bufs[4], *out = bufs[5];
-    for (int i = 0; i < n_tok; i++) {
-        fl_dequantize_row(&m->tok_emb, tokens[i], x + (size_t)i * n);
-        add_rows(x + (size_t)i * n, m->dec_pos + (size_t)(past + i) * n, (size_t)n);
+    float *x = bufs[0], *h = bufs[1], *q = bufs[2], *k = bufs[3], *v = bufs[4], *a = bufs[5],
+          *mlp = bufs[6];
+    for (int i = 0; i < T; i++) {
+        fl_dequantize_row(&m->tok_emb, r->tok[i], x + (size_t)i * n);
+        add_rows(x + (size_t)i * n, m->dec_pos + (size_t)r->pos[i] * n, (size_t)n);
     }
     bool ok = true;
     size_t cross = (size_t)hp->n_audio_ctx * n;
     for (int l = 0; l < hp->n_text_layer && ok; l++) {
         const wh_block *b = &m->dec[l];
-        float *kc = self_cache(s->self_k, m, seq, l), *vc = self_cache(s->self_v, m, seq, l);
-        layer_norm(x, h, n_tok, n, b->attn_ln);
-        linear(&b->attn.q, b->attn.q_b, h, n_tok, q, pool);
-        linear(&b->attn.k, NULL, h, n_tok, kc + (size_t)past * n, pool);
-        linear(&b->attn.v, b->attn.v_b, h, n_tok, vc + (size_t)past * n, pool);
-        ok = attention(q, kc, vc, a, n_tok, past + n_tok, n, hp->n_text_head, past, pool);
+        layer_norm(x, h, T, n, b->attn_ln);
+        linear(&b->attn.q, b->attn.q_b, h, T, q, pool);
+        linear(&b->attn.k, NULL, h, T, k, pool);
+        linear(&b->attn.v, b->attn.v_b, h, T, v, pool);
+        ok = self_attention(s, r, l, q, k, v, a, pool);
         if (!ok) break;
-        linear(&b->attn.o, b->attn.o_b, a, n_tok, h, pool);
+        linear(&b->attn.o, b->attn.o_b, a, T, h, pool);
         add_rows(x, h, tn);
-        layer_norm(x, h, n_tok, n, b->cross_ln);
-        linear(&b->cross.q, b->cross.q_b, h, n_tok, q, pool);
-        ok = attention(q, s->cross_k + l * cross, s->cross_v + l * cross, a, n_tok, hp->n_audio_ctx,
-                       n, hp->n_text_head, -1, pool);
+        layer_norm(x, h, T, n, b->cross_ln);
+        linear(&b->cross.q, b->cross.q_b, h, T, q, pool);
+        ok = attention(q, s->cross_k + l * cross, s->cross_v + l * cross, a, T, hp->n_audio_ctx, n,
+                       hp->n_text_head, -1, pool);
         if (!ok) break;
-        linear(&b->cross.o, b->cross.o_b, a, n_tok, h, pool);
+        linear(&b->cross.o, b->cross.o_b, a, T, h, pool);
         add_rows(x, h, tn);
-        layer_norm(x, h, n_tok, n, b->mlp_ln);
-        linear(&b->mlp0, b->mlp0_b, h, n_tok, mlp, pool);
+        layer_norm(x, h, T, n, b->mlp_ln);
+        linear(&b->mlp0, b->mlp0_b, h, T, mlp, pool);
         gelu(mlp, tn * 4);
-        linear(&b->mlp2, b->mlp2_b, mlp, n_tok, h, pool);
+        linear(&b->mlp2, b->mlp2_b, mlp, T, h, pool);
         add_rows(x, h, tn);
     }
     if (ok) {
-        const float *last = x + (size_t)(n_tok - n_out) * n;
-        layer_norm(last, h, n_out, n, m->dec_ln);
+        layer_norm(x + (size_t)(T - n_out) * n, h, n_out, n, m->dec_ln);
         fl_matmul(&m->tok_emb, h, n_out, out, pool);
-        size_t nv = (size_t)hp->n_vocab;
-        if (all_logits) memcpy(all_logits, out, (size_t)n_out * nv * sizeof(float));
-        if (logits) memcpy(logits, out + (size_t)(n_out - 1) * nv, nv * sizeof(float));
-        s->n_past[seq] = past + n_tok;
+        for (int i = 0; i < T; i++) s->n_past[r->seq[i]] = r->pos[i] + 1;
     }
-    free_bufs(bufs, 6);
+    free_bufs(bufs, 7);
     if (!ok) return fl_set_error(err, FLUID_ERR_NOMEM, "whisper decoder: out of memory");
     return FLUID_OK;
+}
+
+fluid_status wh_decode(wh_state *s, int seq, const int32_t *tokens, int n_tok, float *logits,
+                       float *all_logits, fl_pool *pool, fluid_error *err) {
+    if (n_tok <= 0 || seq < 0 || seq >= s->n_seq || (!logits && !all_logits))
+        return fl_set_error(err, FLUID_ERR_ARGUMENT, "whisper decoder: nothing to decode");
+    int n_out = all_logits ? n_tok : 1;
+    size_t nv = (size_t)s->m->hp.n_vocab;
+    int *seqs = malloc((size_t)n_tok * sizeof(int)), *pos = malloc((size_t)n_tok * sizeof(int));
+    float *out = all_logits ? all_logits : logits;
+    fluid_status st = FLUID_OK;
+    if (!seqs || !pos) st = fl_set_error(err, FLUID_ERR_NOMEM, "whisper decoder: out of memory");
+    for (int i = 0; st == FLUID_OK && i < n_tok; i++) {
+        seqs[i] = seq;
+        pos[i] = s->n_past[seq] + i;
+    }
+    dec_rows r = {n_tok, seqs, pos, tokens};
+    if (st == FLUID_OK) st = decode_rows(s, &r, n_out, out, pool, err);
+    if (st == FLUID_OK && all_logits && logits)
+        memcpy(logits, all_logits + (size_t)(n_tok - 1) * nv, nv * sizeof(float));
+    free(seqs);
+    free(pos);
+    return st;
+}
+
+fluid_status wh_decode_step(wh_state *s, const int *seqs, const int32_t *tokens, int n,
+                            float *logits, fl_pool *pool, fluid_error *err) {
+    int *pos = malloc((size_t)(n > 0 ? n : 1) * sizeof(int));
+    if (!pos) return fl_set_error(err, FLUID_ERR_NOMEM, "whisper decoder: out of memory");
+    fluid_status st = FLUID_OK;
+    for (int i = 0; i < n && st == FLUID_OK; i++) {
+        if (seqs[i] < 0 || seqs[i] >= s->n_seq)
+            st = fl_set_error(err, FLUID_ERR_ARGUMENT, "whisper decoder: bad sequence");
+        else
+            pos[i] = s->n_past[seqs[i]];
+        for (int j = 0; j < i && st == FLUID_OK; j++)
+            if (seqs[j] == seqs[i])
+                st = fl_set_error(err, FLUID_ERR_ARGUMENT, "whisper decoder: sequence twice");
+    }
+    dec_rows r = {n, seqs, pos, tokens};
+    if (st == FLUID_OK && n > 0) st = decode_rows(s, &r, n, logits, pool, err);
+    free(pos);
+    return st;
 }
