@@ -28,8 +28,16 @@ static bool type_by_name(const char *name, fl_type *type) {
 int synth_whisper(int argc, char **argv) {
     const char *preset = "tiny", *type_name = "f16", *from = NULL, *out = NULL;
     uint64_t seed = 1;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const char *a = argv[i], *v = argv[i + 1];
+    for (int i = 1; i < argc; i += 2) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage();
+            return 0;
+        }
+        if (strncmp(a, "--arch=", 7) == 0) {
+            i--; /* a flag without a separate value */
+            continue;
+        }
         if (strcmp(a, "--preset") == 0)
             preset = v;
         else if (strcmp(a, "--type") == 0)
