@@ -226,7 +226,7 @@ typedef struct rt_transcription_request {
     const char *language; /* NULL = detect */
     const char *prompt;   /* NULL = none */
     bool translate;       /* /v1/audio/translations */
-    float temperature;    /* 0 = greedy with fallback */
+    float temperature;    /* 0 = greedy, hotter retries on failure; > 0 = sampled, no retry */
     bool word_timestamps;
     bool segments; /* emit RT_EVENT_SEGMENT events (verbose_json, srt, vtt, streaming) */
 } rt_transcription_request;

@@ -81,6 +81,8 @@ void rt_transcribe(void *model, rt_job *job, const rt_run_env *env) {
     params.translate = req->translate;
     params.initial_prompt = req->prompt;
     params.temperature = req->temperature;
+    /* As OpenAI's API: only temperature 0 falls back to hotter decodes on failure. */
+    params.fallback = req->temperature <= 0;
     params.word_timestamps = req->word_timestamps;
     params.on_segment = on_segment;
     params.on_segment_user = &a;
