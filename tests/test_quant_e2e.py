@@ -14,11 +14,13 @@ Two checks per type:
 - quality: the quantized model against the original F32 one, within the type's tolerance below
   (about 1.5x what was measured when it was set: random models amplify the weight error about
   7x, so these look large; run with SHOW=1 to print the errors).
-The tensor types the converter chose are checked against the policy.
+The tensor types the converter chose are checked against the policy, and so are those of a
+model written by fluid-synth --type q4_k_m (which must run like its dequantized weights too).
 """
 
 import os
 import re
+import struct
 import subprocess
 import sys
 import tempfile
@@ -61,6 +63,81 @@ EXPECTED = {
 }
 
 PROMPT = [(7 * i + 3) % 300 for i in range(24)]
+
+GGUF_TYPE_NAMES = {0: "f32", 1: "f16", 2: "q4_0", 3: "q4_1", 6: "q5_0", 7: "q5_1", 8: "q8_0",
+                   12: "q4_k", 13: "q5_k", 14: "q6_k", 30: "bf16"}
+VALUE_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+
+def tensor_types(path):
+    """{tensor name: type name} and the u32 general.file_type, read from a GGUF header."""
+    with open(path, "rb") as f:
+        data = f.read(1 << 24)
+    pos = 24
+    n_tensors, n_kv = struct.unpack_from("<QQ", data, 8)
+
+    def string():
+        nonlocal pos
+        n = struct.unpack_from("<Q", data, pos)[0]
+        pos += 8 + n
+        return data[pos - n:pos].decode()
+
+    def skip(vtype):
+        nonlocal pos
+        if vtype == 8:
+            string()
+        elif vtype == 9:
+            etype, count = struct.unpack_from("<IQ", data, pos)
+            pos += 12
+            for _ in range(count):
+                skip(etype)
+        else:
+            pos += VALUE_SIZES[vtype]
+
+    file_type = None
+    for _ in range(n_kv):
+        key = string()
+        vtype = struct.unpack_from("<I", data, pos)[0]
+        pos += 4
+        if key == "general.file_type":
+            file_type = struct.unpack_from("<I", data, pos)[0]
+        skip(vtype)
+    types = {}
+    for _ in range(n_tensors):
+        name = string()
+        n_dims = struct.unpack_from("<I", data, pos)[0]
+        pos += 4 + 8 * n_dims
+        types[name] = GGUF_TYPE_NAMES.get(struct.unpack_from("<I", data, pos)[0], "?")
+        pos += 12
+    return types, file_type
+
+
+def check_synth(tmp, failures):
+    """fluid-synth --type q4_k_m on a real width (one layer of the Qwen2.5-0.5B shape): the
+    tensor types follow the policy (896-wide rows fall back to Q5_0, ffn_down 4864-wide is a
+    K-quant, the tied output is Q8_0), general.file_type is 15, and the model runs close to
+    its own dequantized weights."""
+    synth = os.path.join(build_dir(), "fluid-synth")
+    if not os.path.exists(synth):
+        return
+    model = os.path.join(tmp, "synth-q4_k_m.gguf")
+    run([synth, "--arch", "qwen2", "--preset", "qwen2.5-0.5b", "--layers", "1", "--type",
+         "q4_k_m", "-o", model])
+    types, file_type = tensor_types(model)
+    want = {"blk.0.attn_q.weight": "q5_0", "blk.0.ffn_down.weight": "q6_k",
+            "blk.0.ffn_up.weight": "q5_0", "token_embd.weight": "q8_0",
+            "blk.0.attn_q.bias": "f32"}
+    for name, t in want.items():
+        if types.get(name) != t:
+            failures.append(f"fluid-synth q4_k_m: {name} is {types.get(name)}, want {t}")
+    if file_type != 15:
+        failures.append(f"fluid-synth q4_k_m: general.file_type {file_type}, want 15")
+    back = os.path.join(tmp, "synth-back.gguf")
+    run([os.path.join(build_dir(), "fluid-quantize"), model, back, "f32"])
+    err = relative_error(logits(model, os.path.join(tmp, "s.bin")),
+                         logits(back, os.path.join(tmp, "b.bin")))
+    if not err <= KERNEL_TOLERANCE:
+        failures.append(f"fluid-synth q4_k_m: error vs dequantized weights {err:.5f}")
 
 
 def build_dir():
@@ -121,6 +198,7 @@ def main():
                     failures.append(f"{arch} {ftype}: error vs dequantized weights {kerr:.5f}")
                 if not err <= tol:
                     failures.append(f"{arch} {ftype}: relative logit error {err:.5f} > {tol}")
+        check_synth(tmp, failures)
     for f in failures:
         print("FAIL:", f)
     return 1 if failures else 0

@@ -158,7 +158,8 @@ static void add_plan(plan_list *l, const synth_llm_options *o, const shape *s, c
     t->fill = fill;
     t->o = o;
     t->s = s;
-    t->type = synth_tensor_type(o->ftype, name, t->n_dims, ne0);
+    fl_mixture_model mix = {.n_layer = (int)s->n_layer, .has_output = !s->p->tied};
+    t->type = synth_tensor_type(o->ftype, name, t->n_dims, ne0, &mix);
 }
 
 static void add_layer_plans(plan_list *l, const synth_llm_options *o, const shape *s, int il) {

@@ -1,6 +1,6 @@
-/* The weight types fluid-synth can write (--type) and how each tensor is stored in them. The
- * place to add quantized types: a row of the table, a case in synth_tensor_type if some tensors
- * should differ, and the encoder in synth_encode_row. */
+/* The weight types fluid-synth can write (--type) and how each tensor is stored in them: the
+ * float types and the quantized file types of the engine (engine/quant.h), whose per-tensor
+ * choices (e.g. Q6_K for some tensors of a q4_k_m file) follow fl_mixture_tensor_type. */
 #ifndef FLUID_SYNTH_WEIGHTS_H
 #define FLUID_SYNTH_WEIGHTS_H
 
@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "engine/quant.h"
 #include "engine/tensor.h"
 
 typedef struct synth_ftype {
@@ -22,8 +23,10 @@ const synth_ftype *synth_ftype_find(const char *name);
 void synth_ftype_print_names(FILE *fp);
 
 /* The storage type of tensor `name` (n_dims dimensions, rows of ne0 elements) in a file of
- * type `ft`. Vectors (norms, biases, rope factors) are always F32. */
-fl_type synth_tensor_type(const synth_ftype *ft, const char *name, int n_dims, int64_t ne0);
+ * type `ft`: the engine's mixture policy (fl_mixture_tensor_type). Vectors (norms, biases,
+ * rope factors) are always F32. */
+fl_type synth_tensor_type(const synth_ftype *ft, const char *name, int n_dims, int64_t ne0,
+                          const fl_mixture_model *model);
 
 /* Converts n floats (a whole number of the type's blocks) into `type`'s encoding at dst. */
 bool synth_encode_row(fl_type type, const float *src, int64_t n, void *dst);
