@@ -182,10 +182,6 @@ if [ ! -x "$SYNTH" ]; then
     skipped="$skipped fluid-synth"
     finish
 fi
-if [[ "$skipped" == *vocabulary-loader* ]]; then
-    echo "note: fluid-synth models carry a tokenizer; generation checks skipped"
-    finish
-fi
 MODEL=$TMP/tiny.gguf
 if ! "$SYNTH" --arch qwen2 --preset tiny --type f32 --seed 1 -o "$MODEL" >"$TMP/synth.log" 2>&1; then
     cat "$TMP/synth.log"

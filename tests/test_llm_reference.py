@@ -117,12 +117,6 @@ def synth_models(tmp):
         if res.returncode != 0:
             raise AssertionError(f"{' '.join(cmd)} failed: {res.stderr.strip()}")
         models.append((f"fluid-synth {arch} {wtype}", path))
-    # fluid-synth models carry a tokenizer, which the engine loads; skip them until it can
-    probe = subprocess.run([os.path.join(build_dir(), "fluid-logits"), "-m", models[0][1], "-o",
-                            os.path.join(tmp, "probe.f32"), "0"], capture_output=True, text=True)
-    if "not implemented yet" in probe.stderr:
-        print(f"note: fluid-synth models skipped: {probe.stderr.strip()}")
-        return []
     return models
 
 
