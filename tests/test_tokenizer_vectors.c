@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "engine/vocab.h"
+#include "engine/vocab_impl.h"
 
 static const char *const VOCABS[] = {
     "bert-bge", "deepseek-coder", "deepseek-llm", "falcon",    "gemma-4",
@@ -197,9 +198,98 @@ static void every_vector_matches(void **state) {
     assert_true(total > 600);
 }
 
+static size_t detok_all(const fluid_vocab *v, const int32_t *ids, size_t n, bool render, char *out,
+                        size_t cap) {
+    fluid_detok *d = fluid_detok_create(v, render);
+    assert_non_null(d);
+    size_t o = 0, len;
+    for (size_t i = 0; i <= n; i++) {
+        const char *piece = i < n ? fluid_detok_push(d, ids[i], &len) : fluid_detok_flush(d, &len);
+        assert_non_null(piece);
+        assert_true(o + len <= cap);
+        memcpy(out + o, piece, len);
+        o += len;
+    }
+    fluid_detok_free(d);
+    return o;
+}
+
+/* BPE vocabularies give back every test string exactly (the streaming detokenizer included). */
+static void bpe_vocabularies_round_trip(void **state) {
+    suite *s = need_testdata(state);
+    static char out[1 << 16];
+    for (int i = 0; i < N_VOCABS; i++) {
+        const fluid_vocab *v = s->vocab[i];
+        if (!v || v->kind != FL_VOCAB_BPE) continue;
+        size_t ok = 0;
+        for (size_t k = 0; k < s->vec[i].n; k++) {
+            int32_t *ids;
+            size_t n;
+            const char *text = s->vec[i].texts[k];
+            size_t len = s->vec[i].lens[k];
+            assert_int_equal(fluid_tokenize(v, text, len, false, false, &ids, &n, NULL), FLUID_OK);
+            size_t got = detok_all(v, ids, n, false, out, sizeof out);
+            free(ids);
+            if (got == len && memcmp(out, text, len) == 0)
+                ok++;
+            else
+                print_escaped("does not round-trip:", text, len);
+        }
+        printf("%-16s round trip %zu/%zu\n", VOCABS[i], ok, s->vec[i].n);
+        assert_int_equal(ok, s->vec[i].n);
+    }
+}
+
+static uint64_t next_random(uint64_t *x) {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* Random bytes and random UTF-8 never crash the tokenizer or the detokenizer, ids stay in
+ * range and decoded text is always valid UTF-8. */
+static void random_input_never_crashes(void **state) {
+    suite *s = need_testdata(state);
+    const char *sanitize = getenv("FLUID_SANITIZE");
+    int rounds = sanitize && strcmp(sanitize, "1") == 0 ? 12 : 60;
+    static char text[2048], out[1 << 16];
+    uint64_t seed = 0x2545f4914f6cdd1dull;
+    for (int i = 0; i < N_VOCABS; i++) {
+        const fluid_vocab *v = s->vocab[i];
+        if (!v) continue;
+        for (int r = 0; r < rounds; r++) {
+            size_t len = next_random(&seed) % 1500, o = 0;
+            while (o < len) {
+                uint64_t x = next_random(&seed);
+                if (r % 2) { /* raw bytes */
+                    text[o++] = (char)x;
+                    continue;
+                }
+                /* valid UTF-8 of any plane, whitespace and specials' first bytes mixed in */
+                uint32_t cp = (x >> 8) % 4 == 0 ? (uint32_t)(x >> 16) % 0x110000
+                                                : (uint32_t)(x >> 16) % 0x3000;
+                if (cp >= 0xd800 && cp <= 0xdfff) cp = ' ';
+                if ((x & 7) == 0) cp = "<|> \n\t'"[(x >> 3) % 7];
+                o += fl_utf8_encode(cp, text + o);
+            }
+            int32_t *ids;
+            size_t n;
+            assert_int_equal(fluid_tokenize(v, text, o, r % 3 == 0, r % 4 == 0, &ids, &n, NULL),
+                             FLUID_OK);
+            for (size_t k = 0; k < n; k++) assert_true(ids[k] >= 0 && ids[k] < v->n_tokens);
+            size_t got = detok_all(v, ids, n, r % 2, out, sizeof out);
+            assert_int_equal(fl_utf8_valid_prefix(out, got), got);
+            free(ids);
+        }
+    }
+}
+
 static int main_tests(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_vector_matches),
+        cmocka_unit_test(bpe_vocabularies_round_trip),
+        cmocka_unit_test(random_input_never_crashes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -172,7 +172,7 @@ static size_t drain(fluid_detok *d, bool final) {
         o += fl_utf8_encode(0xfffd, d->out + o);
         i += run > 0 ? run : 1;
     }
-    memmove(d->pending, d->pending + i, n - i);
+    if (i > 0 && i < n) memmove(d->pending, d->pending + i, n - i);
     d->n_pending = n - i;
     return o;
 }

@@ -12,7 +12,7 @@ size_t fl_utf8_decode(const char *s, size_t len, uint32_t *cp) {
         return 1;
     }
     size_t n = fl_utf8_len(u[0]);
-    if (n == 1 || n > len) return 0;
+    if (n == 1 || n > len || u[0] > 0xf4) return 0;
     uint32_t c = u[0] & (0x7f >> n);
     for (size_t i = 1; i < n; i++) {
         if ((u[i] & 0xc0) != 0x80) return 0;
