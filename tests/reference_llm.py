@@ -275,12 +275,6 @@ class Model:
             x = x + self.ffn(il, self.rmsnorm(x, self.w(il, "ffn_norm.weight")))
         return self.rmsnorm(x, self.t["output_norm.weight"]) @ self.output.T
 
-    def greedy(self, prompt, n):
-        seq = list(prompt)
-        for _ in range(n):
-            seq.append(int(np.argmax(self.logits(seq)[-1])))
-        return seq[len(prompt):]
-
 
 # ---- tiny random models ----------------------------------------------------------------------
 
