@@ -84,6 +84,72 @@ static void tokenize_word(const fluid_vocab *v, fl_merge_work *w, const char *wo
     }
 }
 
+/* Words already tokenized in this text (natural text repeats most of its words): the word's
+ * bytes in the text and where its tokens are in the output. */
+typedef struct cached_word {
+    uint64_t hash;
+    size_t off; /* in the text */
+    uint32_t len, count;
+    size_t first; /* index of the word's first token in the output */
+} cached_word;
+
+typedef struct word_cache {
+    cached_word *slots; /* len 0 = empty */
+    size_t mask, used;
+} word_cache;
+
+enum { CACHED_WORD_MAX = 64 };
+
+static cached_word *cache_slot(const word_cache *c, const char *text, size_t off, size_t len,
+                               uint64_t hash) {
+    for (size_t i = hash & c->mask;; i = (i + 1) & c->mask) {
+        cached_word *e = &c->slots[i];
+        if (e->len == 0 ||
+            (e->hash == hash && e->len == len && memcmp(text + e->off, text + off, len) == 0))
+            return e;
+    }
+}
+
+static bool cache_grow(word_cache *c) {
+    size_t n = c->slots ? (c->mask + 1) * 2 : 1024;
+    cached_word *slots = calloc(n, sizeof *slots);
+    if (!slots) return false;
+    for (size_t i = 0; c->slots && i <= c->mask; i++) {
+        const cached_word *e = &c->slots[i];
+        if (e->len == 0) continue;
+        size_t k = e->hash & (n - 1);
+        while (slots[k].len != 0) k = (k + 1) & (n - 1);
+        slots[k] = *e;
+    }
+    free(c->slots);
+    c->slots = slots;
+    c->mask = n - 1;
+    return true;
+}
+
+static void tokenize_cached(const fluid_vocab *v, fl_merge_work *w, word_cache *c, const char *text,
+                            fl_span word, fl_tokens *out) {
+    if (word.len > CACHED_WORD_MAX || (c->used * 2 >= c->mask && !cache_grow(c))) {
+        tokenize_word(v, w, text + word.off, word.len, out);
+        return;
+    }
+    uint64_t hash = fl_hash_bytes(text + word.off, word.len);
+    cached_word *e = cache_slot(c, text, word.off, word.len, hash);
+    if (e->len != 0) {
+        for (uint32_t k = 0; k < e->count; k++) fl_tokens_push(out, out->ids[e->first + k]);
+        return;
+    }
+    size_t first = out->n;
+    tokenize_word(v, w, text + word.off, word.len, out);
+    if (out->failed) return;
+    *e = (cached_word){.hash = hash,
+                       .off = word.off,
+                       .len = (uint32_t)word.len,
+                       .count = (uint32_t)(out->n - first),
+                       .first = first};
+    c->used++;
+}
+
 void fl_tokenize_bpe(const fluid_vocab *v, const char *text, size_t len, fl_tokens *out) {
     char *clean = NULL;
     if (fl_utf8_valid_prefix(text, len) != len) {
@@ -97,9 +163,11 @@ void fl_tokenize_bpe(const fluid_vocab *v, const char *text, size_t len, fl_toke
     }
     fl_spans words = {0};
     fl_merge_work w = {0};
+    word_cache cache = {0};
     if (!fl_pretok_split(v->pretok, text, len, &words)) out->failed = true;
     for (size_t i = 0; i < words.n && !out->failed; i++)
-        tokenize_word(v, &w, text + words.v[i].off, words.v[i].len, out);
+        tokenize_cached(v, &w, &cache, text, words.v[i], out);
+    free(cache.slots);
     fl_work_free(&w);
     free(words.v);
     free(clean);
