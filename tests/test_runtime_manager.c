@@ -664,6 +664,35 @@ static void test_downloads_are_shared_and_listed(void **state) {
     fake_hub_stop(&hub);
 }
 
+/* Workers waiting for a long download sleep: the process uses little CPU meanwhile (a worker
+ * spinning on an expired deadline would use a whole core). */
+static void test_waiting_does_not_spin(void **state) {
+    fixture *f = *state;
+    fake_hub hub;
+    assert_true(fake_hub_start(&hub));
+    static char data[300000];
+    memcpy(data, "OK", 2);
+    assert_true(fake_hub_put(&hub, "org/repo/slow.gguf", data, sizeof data));
+    assert_true(fake_hub_fault(&hub, "org/repo/slow.gguf", "slow", -1, 300000));
+    f->cfg.hf_endpoint = hub.url;
+    f->cfg.llm_model = "org/repo/slow.gguf";
+    f->cfg.warm_up = true;
+    f->cfg.load_wait_s = 0.05; /* expires long before the download ends */
+    rt_manager *rt = start(f);
+    /* A queued job that gives up early, too. */
+    rt_event ev = run_chat(rt, "org/repo/slow", 1, NULL, 0);
+    assert_int_equal(ev.error.status, RT_ERR_LOADING);
+    assert_true(ev.error.retry_after_s > 0);
+    assert_non_null(strstr(ev.error.message, "downloading"));
+    clock_t cpu0 = clock();
+    assert_true(wait_state(rt, "org/repo/slow", RT_STATE_READY, 20));
+    double cpu_s = (double)(clock() - cpu0) / CLOCKS_PER_SEC;
+    if (cpu_s > 0.5) fail_msg("%.2f s of CPU while waiting for a download", cpu_s);
+    rt_destroy(rt);
+    f->rt = NULL;
+    fake_hub_stop(&hub);
+}
+
 int main(void) {
 #define TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
@@ -684,6 +713,7 @@ int main(void) {
         TEST(test_offline_default_degrades),
         TEST(test_destroy_with_running_job),
         TEST(test_downloads_are_shared_and_listed),
+        TEST(test_waiting_does_not_spin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -444,7 +444,10 @@ static double sweep_queue_locked(rt_manager *rt, rt_model *m) {
         if (waiting && deadline < next) next = deadline;
         prev = job;
     }
-    if (waiting && m->want_loaded && m->want_deadline < next) next = m->want_deadline;
+    /* A load asked for without a job waits for memory only so long (then gives up). */
+    if (m->state == RT_STATE_ON_DISK && m->want_loaded && m->want_deadline > now &&
+        m->want_deadline < next)
+        next = m->want_deadline;
     return next;
 }
 
@@ -529,7 +532,13 @@ static bool worker_step_locked(rt_manager *rt, rt_model *m) {
         return true;
     case RT_STATE_ABSENT:
         if (!needed) return false;
-        if (rt_download_begin_locked(rt, m, NULL, &err) != RT_OK) {
+        if (!rt->cfg.auto_download) {
+            rt_set_error(&err, RT_ERR_MODEL_NOT_FOUND, 0,
+                         "model '%s' is not downloaded (automatic downloads are off)", m->name.id);
+            m->state = RT_STATE_FAILED;
+            m->error = err;
+            m->warmup_pending = false;
+        } else if (rt_download_begin_locked(rt, m, NULL, &err) != RT_OK) {
             m->state = RT_STATE_FAILED;
             m->error = err;
             m->warmup_pending = false;
