@@ -371,6 +371,30 @@ static void test_split_window(void **state) {
     assert_int_equal(wh_split_window(NULL, 0, b, 3000, sp, &adv), 0);
 }
 
+static void test_utf8_sanitize(void **state) {
+    (void)state;
+    struct {
+        const char *in;
+        size_t n;
+        const char *out;
+    } cases[] = {
+        {"plain", 5, "plain"},
+        {"caf\xC3\xA9", 5, "caf\xC3\xA9"},                                   /* é kept */
+        {"\xE6\x97\xA5\xE6\x9C", 5, "\xE6\x97\xA5\xEF\xBF\xBD\xEF\xBF\xBD"}, /* cut */
+        {"\x80x", 2, "\xEF\xBF\xBDx"},                               /* a stray continuation byte */
+        {"\xC0\xAF", 2, "\xEF\xBF\xBD\xEF\xBF\xBD"},                 /* overlong '/' */
+        {"\xED\xA0\x80", 3, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"}, /* a surrogate */
+        {"\xF0\x9F\x98\x80", 4, "\xF0\x9F\x98\x80"},                 /* an emoji kept */
+        {"", 0, ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *got = wh_utf8_sanitize(cases[i].in, cases[i].n);
+        assert_non_null(got);
+        assert_string_equal(got, cases[i].out);
+        free(got);
+    }
+}
+
 /* ---- transcription with a random-weight model -------------------------------------------- */
 
 typedef struct seg_log {
@@ -382,8 +406,21 @@ typedef struct seg_log {
     int stop_after; /* return false from the callback after this many (0 = never) */
 } seg_log;
 
+/* Is s valid UTF-8 (sanitizing changes nothing)? */
+static bool valid_utf8(const char *s) {
+    char *clean = wh_utf8_sanitize(s, strlen(s));
+    bool same = clean && strcmp(clean, s) == 0;
+    free(clean);
+    return same;
+}
+
 static bool log_segment(const fluid_whisper_segment *s, void *user) {
     seg_log *l = user;
+    if (!valid_utf8(s->text)) l->ok = false;
+    for (size_t i = 0; i < s->n_words; i++)
+        if (!valid_utf8(s->words[i].text) || s->words[i].start < s->start - 1e-9 ||
+            s->words[i].end > s->end + 1e-9)
+            l->ok = false;
     if (s->id != l->n || s->start < l->last_start - 1e-9 || s->end < s->start ||
         s->seek < l->last_seek || !s->text || s->n_tokens == 0)
         l->ok = false;
@@ -724,6 +761,7 @@ int main(void) {
         cmocka_unit_test(test_timestamp_rules),
         cmocka_unit_test(test_log_softmax_and_compression),
         cmocka_unit_test(test_split_window),
+        cmocka_unit_test(test_utf8_sanitize),
         cmocka_unit_test(test_transcribe_synthetic),
         cmocka_unit_test(test_decode_step_matches),
         cmocka_unit_test(test_long_audio_windows),

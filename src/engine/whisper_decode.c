@@ -37,15 +37,17 @@ char *wh_tokens_text(const fluid_whisper *m, const int32_t *tokens, size_t n) {
     size_t len = 0;
     for (size_t i = 0; i < n; i++)
         if (tokens[i] >= 0 && tokens[i] < m->sp.eot) len += m->token_len[tokens[i]];
-    char *text = malloc(len + 1);
-    if (!text) return NULL;
+    char *bytes = malloc(len + 1);
+    if (!bytes) return NULL;
     size_t at = 0;
     for (size_t i = 0; i < n; i++) {
         if (tokens[i] < 0 || tokens[i] >= m->sp.eot) continue;
-        memcpy(text + at, m->token_text[tokens[i]], m->token_len[tokens[i]]);
+        memcpy(bytes + at, m->token_text[tokens[i]], m->token_len[tokens[i]]);
         at += m->token_len[tokens[i]];
     }
-    text[at] = '\0';
+    /* tokens are bytes: a character cut at either end becomes U+FFFD */
+    char *text = wh_utf8_sanitize(bytes, at);
+    free(bytes);
     return text;
 }
 

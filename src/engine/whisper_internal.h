@@ -107,6 +107,9 @@ fluid_status wh_synth_write(const char *from, const char *out, const char *prese
  * array or NULL (no memory). */
 int32_t *wh_tokenize(const fluid_whisper *m, const char *text, size_t *n_tokens);
 bool wh_bpe_init(fluid_whisper *m);
+/* A copy of n bytes as valid UTF-8: each byte that starts no valid character becomes U+FFFD
+ * (malloc'd; NULL without memory). */
+char *wh_utf8_sanitize(const char *s, size_t n);
 /* The ids of "non-speech" symbol tokens OpenAI suppresses by default (malloc'd). */
 int32_t *wh_non_speech_tokens(const fluid_whisper *m, size_t *n);
 

@@ -238,47 +238,56 @@ static fluid_status decode_with_fallback(transcriber *t, uint64_t window_index,
     }
 }
 
-/* Splits a segment's text tokens into words and spreads its time over them by length. */
+static bool starts_word(const fluid_whisper *m, int32_t tok) {
+    return tok < m->sp.eot && m->token_len[tok] > 0 && m->token_text[tok][0] == ' ';
+}
+
+static void free_words(fluid_whisper_word *w, size_t n) {
+    for (size_t i = 0; w && i < n; i++) free((char *)w[i].text);
+    free(w);
+}
+
+/* Splits a segment's text tokens into words (a word starts at a token beginning with a space)
+ * and shares the segment's time among them by their length in bytes. */
 static fluid_whisper_word *segment_words(const fluid_whisper *m, const int32_t *tok,
                                          const float *lp, size_t n, double start, double end,
-                                         size_t *n_words, char **storage) {
+                                         size_t *n_words) {
     size_t total = 0, count = 0;
     for (size_t i = 0; i < n; i++) {
         if (tok[i] >= m->sp.eot) continue;
         total += m->token_len[tok[i]];
-        if (count == 0 || m->token_text[tok[i]][0] == ' ') count++;
+        if (count == 0 || starts_word(m, tok[i])) count++;
     }
     *n_words = 0;
-    *storage = malloc(total + count + 1);
     fluid_whisper_word *w = calloc(count ? count : 1, sizeof(*w));
-    if (!*storage || !w) {
-        free(*storage);
-        free(w);
-        *storage = NULL;
-        return NULL;
-    }
-    size_t at = 0, k = 0, done_bytes = 0, n_in_word = 0;
-    double lp_sum = 0.0;
-    for (size_t i = 0; i <= n; i++) {
-        bool is_text = i < n && tok[i] < m->sp.eot;
-        bool new_word = i == n || (is_text && m->token_text[tok[i]][0] == ' ' && n_in_word > 0);
-        if (new_word && n_in_word > 0) { /* close word k */
-            (*storage)[at++] = '\0';
-            size_t bytes = strlen(w[k].text);
-            w[k].start = start + (end - start) * (double)done_bytes / (double)total;
-            done_bytes += bytes;
-            w[k].end = start + (end - start) * (double)done_bytes / (double)total;
-            w[k].probability = (float)exp(lp_sum / (double)n_in_word);
-            k++;
-            n_in_word = 0;
-            lp_sum = 0.0;
+    if (!w) return NULL;
+    size_t done_bytes = 0, k = 0;
+    for (size_t i = 0; i < n && k < count;) {
+        if (tok[i] >= m->sp.eot) {
+            i++;
+            continue;
         }
-        if (!is_text) continue;
-        if (n_in_word == 0) w[k].text = *storage + at;
-        memcpy(*storage + at, m->token_text[tok[i]], m->token_len[tok[i]]);
-        at += m->token_len[tok[i]];
-        lp_sum += lp[i];
-        n_in_word++;
+        size_t j = i, bytes = 0, n_text = 0;
+        double lp_sum = 0.0;
+        do { /* the word: tokens up to the next word start (timestamps skipped) */
+            if (tok[j] < m->sp.eot) {
+                bytes += m->token_len[tok[j]];
+                lp_sum += lp[j];
+                n_text++;
+            }
+            j++;
+        } while (j < n && !starts_word(m, tok[j]));
+        w[k].text = wh_tokens_text(m, tok + i, j - i);
+        if (!w[k].text) {
+            free_words(w, k);
+            return NULL;
+        }
+        w[k].start = start + (end - start) * (double)done_bytes / (double)total;
+        done_bytes += bytes;
+        w[k].end = start + (end - start) * (double)done_bytes / (double)total;
+        w[k].probability = (float)exp(lp_sum / (double)n_text);
+        k++;
+        i = j;
     }
     *n_words = k;
     return w;
@@ -313,11 +322,10 @@ static fluid_status emit_segment(transcriber *t, const wh_window_result *r, size
                                  r->no_speech_prob,
                                  NULL,
                                  0};
-    char *word_text = NULL;
     fluid_whisper_word *words = NULL;
     if (t->p->word_timestamps) {
-        words = segment_words(t->m, r->tokens + a, r->logprobs + a, b - a, start, end, &seg.n_words,
-                              &word_text);
+        words =
+            segment_words(t->m, r->tokens + a, r->logprobs + a, b - a, start, end, &seg.n_words);
         if (!words) s = nomem(t);
         seg.words = words;
     }
@@ -330,8 +338,7 @@ static fluid_status emit_segment(transcriber *t, const wh_window_result *r, size
         if (t->p->on_segment && !t->p->on_segment(&seg, t->p->on_segment_user))
             s = fl_set_error(t->err, FLUID_ERR_CANCELLED, "whisper: stopped by the caller");
     }
-    free(words);
-    free(word_text);
+    free_words(words, seg.n_words);
     free(text);
     return s;
 }
