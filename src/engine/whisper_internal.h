@@ -89,6 +89,7 @@ struct fluid_whisper {
     /* BPE lookup: open-addressing table from token bytes to id */
     int32_t *bpe_table;
     size_t bpe_table_size;
+    void *split_re; /* the word-splitting pattern (a pcre2_code), compiled once */
 };
 
 /* Reads a file up to its vocabulary (hparams, specials, mel filters, tokens) and ignores the
@@ -107,6 +108,7 @@ fluid_status wh_synth_write(const char *from, const char *out, const char *prese
  * array or NULL (no memory). */
 int32_t *wh_tokenize(const fluid_whisper *m, const char *text, size_t *n_tokens);
 bool wh_bpe_init(fluid_whisper *m);
+void wh_bpe_free(fluid_whisper *m);
 /* A copy of n bytes as valid UTF-8: each byte that starts no valid character becomes U+FFFD
  * (malloc'd; NULL without memory). */
 char *wh_utf8_sanitize(const char *s, size_t n);

@@ -594,7 +594,7 @@ void fluid_whisper_free(fluid_whisper *m) {
     free(m->mel_filters_owned);
     free(m->enc);
     free(m->dec);
-    free(m->bpe_table);
+    wh_bpe_free(m);
     free(m->weights);
     if (m->map) munmap((void *)m->map, m->map_bytes);
     free(m);

@@ -55,22 +55,17 @@ static void timestamp_rules(const wh_rules *r, const int32_t *sampled, size_t n,
         if (r->max_initial_timestamp >= 0 && beg + r->max_initial_timestamp + 1 < nv)
             suppress_range(logits, beg + r->max_initial_timestamp + 1, nv);
     }
-    float *lp = malloc((size_t)nv * sizeof(float));
-    if (!lp) return; /* the forcing rule is skipped only when memory is exhausted */
-    for (int32_t i = 0; i < nv; i++) lp[i] = logits[i];
-    wh_log_softmax(lp, nv);
+    /* log-probabilities share one normaliser, so the comparison holds on the logits */
     float max_text = -INFINITY, ts_max = -INFINITY;
     for (int32_t i = 0; i < beg; i++)
-        if (lp[i] > max_text) max_text = lp[i];
+        if (logits[i] > max_text) max_text = logits[i];
     for (int32_t i = beg; i < nv; i++)
-        if (lp[i] > ts_max) ts_max = lp[i];
+        if (logits[i] > ts_max) ts_max = logits[i];
     if (ts_max > -INFINITY) {
         double sum = 0.0;
-        for (int32_t i = beg; i < nv; i++) sum += exp((double)(lp[i] - ts_max));
-        float ts_lse = ts_max + (float)log(sum);
-        if (ts_lse > max_text) suppress_range(logits, 0, beg);
+        for (int32_t i = beg; i < nv; i++) sum += exp((double)(logits[i] - ts_max));
+        if (ts_max + log(sum) > max_text) suppress_range(logits, 0, beg);
     }
-    free(lp);
 }
 
 void wh_apply_rules(const wh_rules *r, const int32_t *sampled, size_t n_sampled, float *logits) {

@@ -16,7 +16,16 @@ static uint64_t hash_bytes(const char *s, size_t n) {
     return h;
 }
 
+/* GPT-2's pre-tokenizer: text is cut into words at these matches before BPE */
+static const char GPT2_PATTERN[] =
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+
 bool wh_bpe_init(fluid_whisper *m) {
+    int errcode;
+    PCRE2_SIZE erroff;
+    m->split_re = pcre2_compile((PCRE2_SPTR)GPT2_PATTERN, PCRE2_ZERO_TERMINATED,
+                                PCRE2_UTF | PCRE2_UCP, &errcode, &erroff, NULL);
+    if (!m->split_re) return false;
     size_t size = 1;
     while (size < (size_t)m->n_file_tokens * 2 + 2) size *= 2;
     m->bpe_table = malloc(size * sizeof(int32_t));
@@ -89,17 +98,9 @@ static bool bpe_word(const fluid_whisper *m, const char *w, size_t len, token_bu
     return ok;
 }
 
-static const char GPT2_PATTERN[] =
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
-
 int32_t *wh_tokenize(const fluid_whisper *m, const char *text, size_t *n_tokens) {
     *n_tokens = 0;
-    int errcode;
-    PCRE2_SIZE erroff;
-    pcre2_code *re =
-        pcre2_compile((PCRE2_SPTR)GPT2_PATTERN, PCRE2_ZERO_TERMINATED,
-                      PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &errcode, &erroff, NULL);
-    if (!re) return NULL;
+    const pcre2_code *re = m->split_re;
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
     token_buf out = {malloc(16 * sizeof(int32_t)), 0, 16}; /* non-NULL even for no tokens */
     bool ok = md != NULL && out.ids != NULL;
@@ -113,7 +114,6 @@ int32_t *wh_tokenize(const fluid_whisper *m, const char *text, size_t *n_tokens)
         at = ov[1];
     }
     pcre2_match_data_free(md);
-    pcre2_code_free(re);
     if (!ok) {
         free(out.ids);
         return NULL;
@@ -198,4 +198,9 @@ char *wh_utf8_sanitize(const char *s, size_t n) {
     }
     out[o] = '\0';
     return out;
+}
+
+void wh_bpe_free(fluid_whisper *m) {
+    pcre2_code_free(m->split_re);
+    free(m->bpe_table);
 }
