@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -280,6 +281,29 @@ static void dequantize_row_reads_the_right_row(void **state) {
     assert_false(fl_kernels_support(FL_TYPE_Q2_K));
 }
 
+typedef struct share_count {
+    _Atomic int hits[8];
+} share_count;
+
+static void count_share(void *p, int ith, int nth) {
+    share_count *c = p;
+    if (nth == 6) atomic_fetch_add(&c->hits[ith], 1);
+}
+
+/* More threads than cores: shares whose worker is late are run by the caller, but every share
+ * of every task still runs exactly once. */
+static void pool_runs_every_share_once_when_oversubscribed(void **state) {
+    (void)state;
+    enum { RUNS = 3000 };
+    fl_pool *pool = fl_pool_create(6);
+    assert_non_null(pool);
+    share_count c;
+    for (int i = 0; i < 8; i++) atomic_init(&c.hits[i], 0);
+    for (int r = 0; r < RUNS; r++) fl_pool_run(pool, count_share, &c);
+    fl_pool_free(pool);
+    for (int i = 0; i < 6; i++) assert_int_equal(atomic_load(&c.hits[i]), RUNS);
+}
+
 static void simd_env_caps_the_level(void **state) {
     (void)state;
     const char *v = getenv("FLUID_SIMD");
@@ -296,6 +320,7 @@ int main(void) {
         cmocka_unit_test(simd_matches_scalar_on_real_data),
         cmocka_unit_test(matmul_tiles_and_threads_are_exact),
         cmocka_unit_test(dequantize_row_reads_the_right_row),
+        cmocka_unit_test(pool_runs_every_share_once_when_oversubscribed),
         cmocka_unit_test(simd_env_caps_the_level),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

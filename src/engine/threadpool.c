@@ -2,7 +2,12 @@
  * a task over must cost far less than a futex round trip: workers spin on a generation counter
  * for a while after each task (the next one usually follows within microseconds) and only then
  * sleep on a condition variable; the caller likewise spins until the last worker is done.
- * Sleeping is announced through counters so that the fast path never takes the mutex. */
+ * Sleeping is announced through counters so that the fast path never takes the mutex.
+ *
+ * Each share (thread index) of a task is claimed before it runs, by its worker or, once the
+ * caller has finished its own share, by the caller: a worker that has not started yet (asleep,
+ * or descheduled on a busy machine) never holds the task up, and every share still runs
+ * exactly once. */
 #include "engine/threadpool.h"
 
 #include <immintrin.h>
@@ -41,7 +46,8 @@ struct fluid_pool {
     fl_task_fn fn;
     void *ctx;
     atomic_ulong generation; /* bumped (after fn/ctx are set) for every task */
-    atomic_int pending;      /* workers still running the current task */
+    atomic_ulong *claimed;   /* [n_threads]: the last generation whose share i was claimed */
+    atomic_int finished;     /* shares of the current task completed by workers */
     atomic_int sleepers;     /* workers blocked on work_ready */
     atomic_int caller_sleeping;
     atomic_int stopping;
@@ -69,6 +75,14 @@ static unsigned long wait_for_work(fl_pool *pool, unsigned long seen) {
     return g;
 }
 
+/* Claims share ith of task `gen`; true for the first claimant only. */
+static bool claim_share(fl_pool *pool, int ith, unsigned long gen) {
+    unsigned long old = atomic_load(&pool->claimed[ith]);
+    while (old < gen)
+        if (atomic_compare_exchange_weak(&pool->claimed[ith], &old, gen)) return true;
+    return false;
+}
+
 static void *worker_main(void *p) {
     worker_arg arg = *(worker_arg *)p;
     free(p);
@@ -77,8 +91,10 @@ static void *worker_main(void *p) {
     for (;;) {
         seen = wait_for_work(pool, seen);
         if (atomic_load(&pool->stopping)) return NULL;
+        if (!claim_share(pool, arg.index, seen)) continue; /* the caller ran it */
         pool->fn(pool->ctx, arg.index, pool->n_threads);
-        if (atomic_fetch_sub(&pool->pending, 1) == 1 && atomic_load(&pool->caller_sleeping)) {
+        atomic_fetch_add(&pool->finished, 1);
+        if (atomic_load(&pool->caller_sleeping)) {
             pthread_mutex_lock(&pool->lock);
             pthread_cond_signal(&pool->work_done);
             pthread_mutex_unlock(&pool->lock);
@@ -96,7 +112,8 @@ fl_pool *fl_pool_create(int n_threads) {
     pthread_cond_init(&pool->work_ready, NULL);
     pthread_cond_init(&pool->work_done, NULL);
     pool->threads = calloc((size_t)n_threads, sizeof *pool->threads);
-    if (pool->threads == NULL) {
+    pool->claimed = calloc((size_t)n_threads, sizeof *pool->claimed);
+    if (pool->threads == NULL || pool->claimed == NULL) {
         fl_pool_free(pool);
         return NULL;
     }
@@ -127,6 +144,7 @@ void fl_pool_free(fl_pool *pool) {
     pthread_mutex_unlock(&pool->lock);
     for (int i = 1; i < pool->n_threads && pool->threads; i++) pthread_join(pool->threads[i], NULL);
     free(pool->threads);
+    free(pool->claimed);
     pthread_cond_destroy(&pool->work_done);
     pthread_cond_destroy(&pool->work_ready);
     pthread_mutex_destroy(&pool->lock);
@@ -138,14 +156,15 @@ int fl_pool_size(const fl_pool *pool) {
     return pool ? pool->n_threads : 1;
 }
 
-static void wait_for_workers(fl_pool *pool) {
+/* Waits until workers have completed `count` shares of the current task. */
+static void wait_for_workers(fl_pool *pool, int count) {
     int spins = 0;
     do {
-        if (atomic_load(&pool->pending) == 0) return;
+        if (atomic_load(&pool->finished) >= count) return;
     } while (spin_step(&spins));
     pthread_mutex_lock(&pool->lock);
     atomic_store(&pool->caller_sleeping, 1);
-    while (atomic_load(&pool->pending) > 0) pthread_cond_wait(&pool->work_done, &pool->lock);
+    while (atomic_load(&pool->finished) < count) pthread_cond_wait(&pool->work_done, &pool->lock);
     atomic_store(&pool->caller_sleeping, 0);
     pthread_mutex_unlock(&pool->lock);
 }
@@ -158,8 +177,9 @@ void fl_pool_run(fl_pool *pool, fl_task_fn fn, void *ctx) {
     pthread_mutex_lock(&pool->run_lock);
     pool->fn = fn;
     pool->ctx = ctx;
-    atomic_store(&pool->pending, pool->n_threads - 1);
-    atomic_fetch_add(&pool->generation, 1); /* publishes fn/ctx (sequentially consistent) */
+    atomic_store(&pool->finished, 0);
+    /* publishes fn/ctx (sequentially consistent) */
+    unsigned long gen = atomic_fetch_add(&pool->generation, 1) + 1;
     if (atomic_load(&pool->sleepers) > 0) {
         pthread_mutex_lock(&pool->lock);
         pthread_cond_broadcast(&pool->work_ready);
@@ -167,8 +187,15 @@ void fl_pool_run(fl_pool *pool, fl_task_fn fn, void *ctx) {
     }
 
     fn(ctx, 0, pool->n_threads);
+    int by_workers = 0;
+    for (int i = 1; i < pool->n_threads; i++) {
+        if (claim_share(pool, i, gen))
+            fn(ctx, i, pool->n_threads); /* its worker has not started: run it here */
+        else
+            by_workers++;
+    }
 
-    wait_for_workers(pool);
+    wait_for_workers(pool, by_workers);
     pthread_mutex_unlock(&pool->run_lock);
 }
 
