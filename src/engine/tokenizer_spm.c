@@ -27,27 +27,47 @@ static void emit_bytes(const fluid_vocab *v, const char *text, size_t len, fl_to
     }
 }
 
-void fl_tokenize_spm(const fluid_vocab *v, const char *text, size_t len, fl_tokens *out) {
-    fl_merge_work w = {0};
-    if (!fl_work_reserve(&w, len, len)) {
+/* Tokenizes one piece with w's buffers (kept for the next piece). */
+static void tokenize_piece(const fluid_vocab *v, fl_merge_work *w, const char *text, size_t len,
+                           fl_tokens *out) {
+    if (!fl_work_reserve(w, len, len)) {
         out->failed = true;
         return;
     }
-    memcpy(w.buf, text, len);
+    memcpy(w->buf, text, len);
     for (size_t i = 0; i < len;) {
         size_t n = fl_utf8_len((unsigned char)text[i]);
         if (n > len - i) n = len - i;
-        fl_work_add_symbol(&w, fl_vocab_lookup(v, text + i, n), (uint32_t)i, (uint32_t)n);
+        fl_work_add_symbol(w, fl_vocab_lookup(v, text + i, n), (uint32_t)i, (uint32_t)n);
         i += n;
     }
-    fl_merge_symbols(v, &w, spm_pair);
-    if (w.failed) out->failed = true;
-    for (int32_t i = 0; i >= 0 && (size_t)i < w.n_syms; i = w.syms[i].next) {
-        const fl_sym *s = &w.syms[i];
+    fl_merge_symbols(v, w, spm_pair);
+    if (w->failed) out->failed = true;
+    for (int32_t i = 0; i >= 0 && (size_t)i < w->n_syms; i = w->syms[i].next) {
+        const fl_sym *s = &w->syms[i];
         if (s->id >= 0)
             fl_tokens_push(out, s->id);
         else
-            emit_bytes(v, w.buf + s->start, s->len, out);
+            emit_bytes(v, w->buf + s->start, s->len, out);
+    }
+}
+
+void fl_tokenize_spm(const fluid_vocab *v, const char *text, size_t len, fl_tokens *out) {
+    fl_merge_work w = {0};
+    if (!v->spm_newline_alone) {
+        tokenize_piece(v, &w, text, len, out);
+        fl_work_free(&w);
+        return;
+    }
+    /* No token holds a newline with anything else, so no merge crosses one: the lines merge
+     * independently (the same result, with much smaller queues on long texts). */
+    while (len > 0 && !out->failed) {
+        const char *nl = memchr(text, '\n', len);
+        size_t n = nl ? (size_t)(nl - text) : len;
+        if (n == 0) n = 1;
+        tokenize_piece(v, &w, text, n, out);
+        text += n;
+        len -= n;
     }
     fl_work_free(&w);
 }

@@ -582,6 +582,10 @@ static fluid_status load(loader *L) {
     if (st != FLUID_OK) return st;
     set_strip_attributes(v, L->f);
     find_byte_tables(v);
+    v->spm_newline_alone = true;
+    for (int32_t i = 0; i < v->n_tokens; i++)
+        if (v->tokens[i].len > 1 && memchr(v->tokens[i].text, '\n', v->tokens[i].len))
+            v->spm_newline_alone = false;
     return FLUID_OK;
 }
 

@@ -90,6 +90,7 @@ struct fluid_vocab {
 
     /* SPM / WPM */
     bool add_space_prefix;
+    bool spm_newline_alone; /* no token longer than one character holds a newline */
     bool wpm_lowercase;
     int32_t max_token_len;
 
