@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,8 @@ static int setup(void **state) {
     f->root = fake_hub_temp_dir();
     char dir[512];
     snprintf(dir, sizeof dir, "%s/whisper", f->root);
+    mkdir(dir, 0755);
+    snprintf(dir, sizeof dir, "%s/llm", f->root);
     mkdir(dir, 0755);
     rt_config_defaults(&f->cfg);
     f->cfg.model_path = f->root;
@@ -196,12 +199,240 @@ static void test_transcription_cancel(void **state) {
     rt_job_release(job);
 }
 
+/* ---- language models --------------------------------------------------------------------- */
+
+/* Writes llm/<name>.gguf with fluid-synth (tiny qwen2, its small built-in vocabulary). */
+static bool synth_llm(fixture *f, const char *name, int seed) {
+    const char *build = getenv("FLUID_BUILD_DIR");
+    char tool[512], cmd[2048];
+    snprintf(tool, sizeof tool, "%s/fluid-synth", build != NULL ? build : ".");
+    if (access(tool, X_OK) != 0) return false;
+    snprintf(cmd, sizeof cmd,
+             "'%s' --arch qwen2 --preset tiny --type f32 --seed %d -o '%s/llm/%s.gguf' "
+             ">/dev/null 2>&1",
+             tool, seed, f->root, name);
+    return system(cmd) == 0;
+}
+
+typedef struct chat_run {
+    char text[4096];
+    rt_event fin;
+    int n_logprobs;
+    rt_token_logprob logprobs[64];
+} chat_run;
+
+static rt_status chat(fixture *f, rt_chat_request *req, chat_run *out) {
+    memset(out, 0, sizeof *out);
+    rt_job *job = NULL;
+    rt_error err = {0};
+    rt_status st = rt_submit_chat(f->rt, req, &job, &err);
+    if (st != RT_OK) {
+        out->fin.error = err;
+        return st;
+    }
+    rt_event ev;
+    while (rt_job_next(job, 60000, &ev) && ev.type != RT_EVENT_FINISHED) {
+        assert_int_equal(ev.type, RT_EVENT_TEXT);
+        strncat(out->text, ev.text, sizeof out->text - strlen(out->text) - 1);
+        for (size_t i = 0; i < ev.n_logprobs && out->n_logprobs < 64; i++)
+            out->logprobs[out->n_logprobs++] = ev.logprobs[i];
+    }
+    assert_int_equal(ev.type, RT_EVENT_FINISHED);
+    out->fin = ev;
+    out->fin.model = NULL;
+    rt_job_release(job);
+    return RT_OK;
+}
+
+static const fluid_chat_message HELLO[] = {{"system", "You are terse."}, {"user", "Hello there"}};
+
+static rt_chat_request greedy(const char *model, int max_tokens) {
+    rt_chat_request req = {
+        .model = model, .messages = HELLO, .n_messages = 2, .max_tokens = max_tokens};
+    fluid_sampling_defaults(&req.sampling);
+    req.sampling.temperature = 0;
+    return req;
+}
+
+static void test_chat_job(void **state) {
+    fixture *f = *state;
+    if (!synth_llm(f, "tiny", 1)) skip();
+    f->cfg.llm_model = "tiny";
+    start(f);
+    rt_chat_request req = greedy(NULL, 12); /* the default LLM */
+    chat_run a, b;
+    assert_int_equal(chat(f, &req, &a), RT_OK);
+    if (a.fin.finish_reason == RT_FINISH_ERROR) fail_msg("%s", a.fin.error.message);
+    assert_true(a.fin.usage.prompt_tokens > 4);
+    assert_true(a.fin.usage.completion_tokens >= 1 && a.fin.usage.completion_tokens <= 12);
+    if (a.fin.finish_reason == RT_FINISH_LENGTH)
+        assert_int_equal(a.fin.usage.completion_tokens, 12);
+    /* Greedy decoding is deterministic. */
+    assert_int_equal(chat(f, &req, &b), RT_OK);
+    assert_string_equal(a.text, b.text);
+    assert_int_equal(a.fin.usage.completion_tokens, b.fin.usage.completion_tokens);
+    /* The KV cache is given back when the job ends: only the weights stay. */
+    rt_health_info h;
+    rt_health(f->rt, &h);
+    rt_model_info info;
+    assert_int_equal(rt_get_model(f->rt, "tiny", &info, NULL), RT_OK);
+    assert_int_equal(h.memory_bytes, info.size_bytes);
+}
+
+/* The first place where two plain ASCII bytes follow each other, after the start. */
+static int ascii_pair(const char *text) {
+    for (int i = 1; text[i] != '\0' && text[i + 1] != '\0'; i++)
+        if ((unsigned char)text[i] < 0x80 && (unsigned char)text[i + 1] < 0x80 && text[i] != ' ')
+            return i;
+    return -1;
+}
+
+static void test_stop_string_cuts_text(void **state) {
+    fixture *f = *state;
+    if (!synth_llm(f, "tiny", 1)) skip();
+    start(f);
+    rt_chat_request req = greedy("tiny", 40);
+    chat_run full, cut;
+    assert_int_equal(chat(f, &req, &full), RT_OK);
+    int at = ascii_pair(full.text);
+    if (at < 0) skip(); /* this model's text has no plain ASCII pair to stop on */
+    char stop[3] = {full.text[at], full.text[at + 1], '\0'};
+    int first = (int)(strstr(full.text, stop) - full.text);
+    req.stop[0] = stop;
+    req.n_stop = 1;
+    assert_int_equal(chat(f, &req, &cut), RT_OK);
+    assert_int_equal(cut.fin.finish_reason, RT_FINISH_STOP);
+    assert_int_equal((int)strlen(cut.text), first);
+    assert_memory_equal(cut.text, full.text, (size_t)first);
+    assert_null(strstr(cut.text, stop));
+}
+
+static void test_logprobs(void **state) {
+    fixture *f = *state;
+    if (!synth_llm(f, "tiny", 1)) skip();
+    start(f);
+    rt_chat_request req = greedy("tiny", 8);
+    req.logprobs = true;
+    req.top_logprobs = 3;
+    chat_run r;
+    assert_int_equal(chat(f, &req, &r), RT_OK);
+    assert_int_equal(r.n_logprobs, r.fin.usage.completion_tokens);
+    for (int i = 0; i < r.n_logprobs; i++) {
+        const rt_token_logprob *lp = &r.logprobs[i];
+        assert_true(lp->logprob <= 0);
+        assert_int_equal(lp->n_top, 3);
+        /* Greedy: the chosen token is the most likely one. */
+        assert_float_equal(lp->top[0].logprob, lp->logprob, 1e-5);
+        assert_memory_equal(lp->top[0].text, lp->text, lp->text_len);
+        assert_true(lp->top[1].logprob <= lp->top[0].logprob);
+    }
+}
+
+static void test_completion_with_echo(void **state) {
+    fixture *f = *state;
+    if (!synth_llm(f, "tiny", 1)) skip();
+    start(f);
+    rt_chat_request req = greedy("tiny", 4);
+    req.messages = NULL;
+    req.n_messages = 0;
+    req.prompt = "Once upon a time";
+    req.echo = true;
+    chat_run r;
+    assert_int_equal(chat(f, &req, &r), RT_OK);
+    assert_int_equal(strncmp(r.text, "Once upon a time", 16), 0);
+    assert_true(r.fin.usage.prompt_tokens > 0);
+}
+
+static void test_prompt_longer_than_context(void **state) {
+    fixture *f = *state;
+    if (!synth_llm(f, "tiny", 1)) skip();
+    f->cfg.n_ctx = 16;
+    start(f);
+    char prompt[2048] = "";
+    for (int i = 0; i < 100; i++) strcat(prompt, "words and ");
+    rt_chat_request req = greedy("tiny", 4);
+    req.messages = NULL;
+    req.n_messages = 0;
+    req.prompt = prompt;
+    chat_run r;
+    assert_int_equal(chat(f, &req, &r), RT_OK);
+    assert_int_equal(r.fin.finish_reason, RT_FINISH_ERROR);
+    assert_int_equal(r.fin.error.status, RT_ERR_BAD_REQUEST);
+    assert_non_null(strstr(r.fin.error.message, "context"));
+    /* A short prompt fills the small context and stops with "length". */
+    req.prompt = "Hi";
+    req.max_tokens = 0;
+    assert_int_equal(chat(f, &req, &r), RT_OK);
+    if (r.fin.finish_reason != RT_FINISH_STOP) {
+        assert_int_equal(r.fin.finish_reason, RT_FINISH_LENGTH);
+        assert_int_equal(r.fin.usage.prompt_tokens + r.fin.usage.completion_tokens, 16);
+    }
+}
+
+static void test_cancel_generation(void **state) {
+    fixture *f = *state;
+    if (!synth_llm(f, "tiny", 1)) skip();
+    start(f);
+    rt_chat_request req = greedy("tiny", 0);
+    req.sampling.temperature = 1.0f; /* sampled: end-of-text is unlikely to end it first */
+    req.sampling.seed = 5;
+    rt_job *job = NULL;
+    assert_int_equal(rt_submit_chat(f->rt, &req, &job, NULL), RT_OK);
+    rt_event ev;
+    assert_true(rt_job_next(job, 60000, &ev));
+    rt_job_cancel(job);
+    while (rt_job_next(job, 60000, &ev) && ev.type != RT_EVENT_FINISHED) {
+    }
+    assert_int_equal(ev.type, RT_EVENT_FINISHED);
+    assert_true(ev.finish_reason == RT_FINISH_CANCELLED || ev.finish_reason == RT_FINISH_STOP);
+    rt_job_release(job);
+}
+
+typedef struct client {
+    fixture *f;
+    const char *models[2];
+    int ok;
+} client;
+
+static void *client_main(void *arg) {
+    client *c = arg;
+    for (int i = 0; i < 4; i++) {
+        rt_chat_request req = greedy(c->models[i % 2], 4);
+        chat_run *r = malloc(sizeof *r);
+        if (r != NULL && chat(c->f, &req, r) == RT_OK && r->fin.finish_reason != RT_FINISH_ERROR)
+            c->ok++;
+        free(r);
+    }
+    return NULL;
+}
+
+static void test_switch_and_side_by_side(void **state) {
+    fixture *f = *state;
+    if (!synth_llm(f, "tiny", 1) || !synth_llm(f, "tiny2", 2) || !prepare_whisper(f)) skip();
+    start(f);
+    pthread_t threads[3];
+    client clients[3] = {
+        {f, {"tiny", "tiny2"}, 0}, {f, {"tiny2", "tiny"}, 0}, {f, {"tiny", "tiny"}, 0}};
+    for (int i = 0; i < 3; i++) pthread_create(&threads[i], NULL, client_main, &clients[i]);
+    /* The Whisper model loads beside the LLMs while they switch. */
+    assert_int_equal(rt_load_model(f->rt, "whisper-test", 60, NULL), RT_OK);
+    for (int i = 0; i < 3; i++) pthread_join(threads[i], NULL);
+    for (int i = 0; i < 3; i++) assert_int_equal(clients[i].ok, 4);
+    rt_health_info h;
+    rt_health(f->rt, &h);
+    assert_int_equal(h.whisper.state, RT_STATE_READY);
+    assert_true(h.llm.loaded_count >= 1);
+    assert_int_equal(h.llm.state, RT_STATE_READY);
+}
+
 int main(void) {
 #define TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        TEST(test_transcription_job),
-        TEST(test_transcription_rejects_bad_audio),
-        TEST(test_transcription_cancel),
+        TEST(test_transcription_job),     TEST(test_transcription_rejects_bad_audio),
+        TEST(test_transcription_cancel),  TEST(test_chat_job),
+        TEST(test_stop_string_cuts_text), TEST(test_logprobs),
+        TEST(test_completion_with_echo),  TEST(test_prompt_longer_than_context),
+        TEST(test_cancel_generation),     TEST(test_switch_and_side_by_side),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -203,7 +203,8 @@ static rt_finish_reason decode_loop(gen *g) {
         if (g->stop.matched) return RT_FINISH_STOP;
         if (req->max_tokens > 0 && g->usage.completion_tokens >= req->max_tokens)
             return RT_FINISH_LENGTH;
-        if (fluid_session_n_past(g->session) + 1 > n_ctx) return RT_FINISH_LENGTH;
+        /* Prompt and completion together never pass the context. */
+        if (fluid_session_n_past(g->session) + 1 >= n_ctx) return RT_FINISH_LENGTH;
         fluid_status st = fluid_session_decode(g->session, &token, 1, g->env->pool, &ferr);
         if (st == FLUID_ERR_CONTEXT_FULL) return RT_FINISH_LENGTH;
         if (st != FLUID_OK) {
