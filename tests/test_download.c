@@ -250,6 +250,9 @@ static void test_network_down(void **state) {
     snprintf(r.url, sizeof r.url, "http://127.0.0.1:1/%s", "org/tiny-GGUF/resolve/main/x.gguf");
     assert_int_equal(fetch(&r), RT_ERR_UNAVAILABLE);
     assert_contains(r.err.message, "network error");
+    char part[600];
+    snprintf(part, sizeof part, "%s.part", r.dest);
+    assert_int_equal(file_size(part), -1); /* nothing was received: nothing left behind */
 }
 
 static void test_cancel_stops_download(void **state) {

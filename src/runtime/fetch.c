@@ -527,6 +527,15 @@ static double jitter(uint64_t *state) {
     return (double)(*state >> 11) / (double)(1ULL << 53);
 }
 
+/* A failure before any byte arrived leaves nothing worth resuming. */
+static void remove_empty_part(const char *dest) {
+    char part[RT_PATH_MAX];
+    struct stat st;
+    if ((size_t)snprintf(part, sizeof part, "%s.part", dest) < sizeof part &&
+        stat(part, &st) == 0 && st.st_size == 0)
+        unlink(part);
+}
+
 rt_status rt_fetch(const rt_fetch_request *req, rt_error *err) {
     rt_fetch_progress *p = req->progress;
     CURL *c = curl_easy_init();
@@ -550,6 +559,7 @@ rt_status rt_fetch(const rt_fetch_request *req, rt_error *err) {
         delay *= 2;
     }
     curl_easy_cleanup(c);
+    if (status != RT_OK) remove_empty_part(req->dest);
     atomic_store(&p->phase, status == RT_OK ? RT_DOWNLOAD_DONE : RT_DOWNLOAD_FAILED);
     if (status == RT_OK) atomic_store(&p->total, atomic_load(&p->bytes));
     if (req->report != NULL) req->report(req->report_user, p, true);
