@@ -160,6 +160,22 @@ EOF
     77) skipped="vocabulary-loader" ;;
     *) fail "--tokenize on the test vocabularies" ;;
     esac
+    if [ -z "$skipped" ]; then
+        # --chat applies the vocabulary's own template, its special tokens parsed as such:
+        # Qwen2's adds a default system turn (3 x <|im_start|> = 151644, 2 x <|im_end|> = 151645).
+        "$CLI" -m "$vocab" --chat --tokenize -p "Hi" >"$TMP/qchat" 2>"$TMP/err" || fail "qwen2 --chat"
+        read -ra ids <"$TMP/qchat"
+        starts=$(printf '%s\n' "${ids[@]}" | grep -c '^151644$')
+        ends=$(printf '%s\n' "${ids[@]}" | grep -c '^151645$')
+        [ "${ids[0]:-}" = 151644 ] && [ "$starts" = 3 ] && [ "$ends" = 2 ] ||
+            fail "qwen2 --chat --tokenize: ${ids[*]}"
+        # Phi-3's template starts with BOS and its vocabulary adds BOS: exactly one BOS (id 1).
+        "$CLI" -m "$TESTDATA/ggml-vocab-phi-3.gguf" --chat --tokenize -p "Hi" >"$TMP/pchat" \
+            2>"$TMP/err" || fail "phi-3 --chat"
+        read -ra ids <"$TMP/pchat"
+        [ "${ids[0]:-}" = 1 ] && [ "${ids[1]:-}" != 1 ] || fail "phi-3 --chat BOS: ${ids[*]}"
+        ok
+    fi
 else
     echo "note: testdata vocabularies not found (FLUID_TESTDATA), their checks are skipped"
 fi
