@@ -80,6 +80,7 @@ static void free_request(rt_job *job) {
         free((char *)job->messages[i].content);
     }
     free(job->messages);
+    free((void *)job->chat.sampling.logit_bias);
     free((char *)job->asr.model);
     free((void *)job->asr.audio);
     free((char *)job->asr.language);
@@ -118,6 +119,7 @@ rt_job *rt_job_new_chat(const rt_chat_request *req) {
     job->chat = *req;
     job->chat.messages = NULL;
     job->chat.n_messages = 0;
+    job->chat.sampling.logit_bias = NULL;
     bool ok = dup_str(req->model, &job->chat.model) && dup_str(req->prompt, &job->chat.prompt);
     size_t n_stop = req->n_stop < RT_MAX_STOP ? req->n_stop : RT_MAX_STOP;
     job->chat.n_stop = 0;
@@ -143,7 +145,6 @@ rt_job *rt_job_new_chat(const rt_chat_request *req) {
         job->chat.messages = job->messages;
     }
     if (!ok) {
-        free((void *)job->chat.sampling.logit_bias);
         job_free(job);
         return NULL;
     }
