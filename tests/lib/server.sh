@@ -44,10 +44,10 @@ check() { # check NAME CONDITION...
     if "$@"; then PASSES=$((PASSES + 1)); else FAILS=$((FAILS + 1)); echo "FAIL: $name" >&2; fi
 }
 
-# req METHOD PATH [curl args...]: sets STATUS, BODY, HEADERS (bounded to 30 s).
+# req METHOD PATH [curl args...]: sets STATUS, BODY, HEADERS (bounded to $REQ_TIMEOUT s, default 30).
 req() {
     local method="$1" path="$2"; shift 2
-    STATUS="$(curl -sS -m 30 -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' -X "$method" "$@" "$BASE$path")"
+    STATUS="$(curl -sS -m "${REQ_TIMEOUT:-30}" -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' -X "$method" "$@" "$BASE$path")"
     BODY="$(cat "$WORK/body")"
     HEADERS="$(cat "$WORK/headers")"
 }
