@@ -9,6 +9,7 @@
 #include <libavformat/avformat.h>
 #include <libavutil/opt.h>
 #include <libswresample/swresample.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,14 @@ static fluid_status open_resampler(decoder *d) {
     return FLUID_OK;
 }
 
+/* Keeps samples in [-1, 1]: resampling rings past full scale on sharp edges, and float sources
+ * may hold anything (NaN and infinities become silence). */
+static void clamp_samples(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (!(x[i] >= -1.0f && x[i] <= 1.0f)) x[i] = isnan(x[i]) ? 0.0f : x[i] > 0 ? 1.0f : -1.0f;
+    }
+}
+
 /* Resamples a frame (or flushes the resampler when frame is NULL) into the output. */
 static fluid_status convert(decoder *d, const AVFrame *frame) {
     int in_samples = frame ? frame->nb_samples : 0;
@@ -146,6 +155,7 @@ static fluid_status convert(decoder *d, const AVFrame *frame) {
     int got = swr_convert(d->swr, &dst, room + 1,
                           frame ? (const uint8_t **)frame->extended_data : NULL, in_samples);
     if (got < 0) return av_failure(d, got, "resampling");
+    clamp_samples(d->out.data + d->out.n, (size_t)got);
     d->out.n += (size_t)got;
     return FLUID_OK;
 }
