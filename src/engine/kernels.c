@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/gemm.h"
 #include "engine/kernels_impl.h"
 
 static fl_kernel_table g_tables[FL_SIMD_COUNT]; /* merged tables, built once */
@@ -200,6 +201,7 @@ void fl_matmul(const fl_tensor *w, const float *x, int n_tok, float *y, fl_pool 
         memset(y, 0, sizeof(float) * (size_t)n_tok * (size_t)rows);
         return;
     }
+    if (n_tok >= FL_GEMM_MIN_TOK && fl_gemm(w, x, n_tok, y, pool)) return; /* prompts: gemm.c */
     const fl_kernel_table *k = fl_kernels_for(fl_simd_active());
     matmul_task task = {
         .dot = k->dot[w->type],
