@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "engine/attention.h"
 #include "engine/kernels.h"
 #include "engine/model.h"
 #include "engine/ops.h"
@@ -82,29 +83,26 @@ static void store_kv(fluid_session *s, int layer, int n) {
     }
 }
 
-typedef struct attention_task {
-    fluid_session *s;
-    int layer;
-    int n;
-} attention_task;
-
-/* Causal grouped-query attention, one (token, head) pair per work item. */
-static void attention_items(void *p, int ith, int nth) {
-    const attention_task *task = p;
-    fluid_session *s = task->s;
+/* Causal grouped-query attention of the batch's queries over the layer's cache. */
+static void attend(fluid_session *s, int il, int n, fl_pool *pool) {
     const fl_hparams *hp = &s->model->hp;
-    int hd = hp->head_dim, qd = fl_hp_q_dim(hp), group = hp->n_head / hp->n_head_kv;
-    float scale = 1.0f / sqrtf((float)hd);
-    long begin, end;
-    fl_split_range((long)task->n * hp->n_head, ith, nth, &begin, &end);
-    for (long item = begin; item < end; item++) {
-        int t = (int)(item / hp->n_head), h = (int)(item % hp->n_head);
-        int kv_off = (h / group) * hd;
-        fl_attend(row(s->att, t, qd) + (size_t)h * hd, row(s->q, t, qd) + (size_t)h * hd,
-                  cache_row(s, s->k_cache, task->layer, 0) + kv_off,
-                  cache_row(s, s->v_cache, task->layer, 0) + kv_off, s->n_past + t + 1,
-                  fl_hp_kv_dim(hp), hd, scale);
-    }
+    fl_attn a = {
+        .q = s->q,
+        .q_stride = (size_t)fl_hp_q_dim(hp),
+        .k = cache_row(s, s->k_cache, il, 0),
+        .v = cache_row(s, s->v_cache, il, 0),
+        .kv_stride = (size_t)fl_hp_kv_dim(hp),
+        .out = s->att,
+        .out_stride = (size_t)fl_hp_q_dim(hp),
+        .n_q = n,
+        .n_head = hp->n_head,
+        .n_head_kv = hp->n_head_kv,
+        .head_dim = hp->head_dim,
+        .n_kv = s->n_past + n,
+        .causal_base = s->n_past,
+        .scale = 1.0f / sqrtf((float)hp->head_dim),
+    };
+    fl_attention(&a, pool);
 }
 
 static void attention_block(fluid_session *s, int il, int n, fl_pool *pool) {
@@ -116,8 +114,7 @@ static void attention_block(fluid_session *s, int il, int n, fl_pool *pool) {
     project_qkv(s, L, n, pool);
     position_qk(s, L, n);
     store_kv(s, il, n);
-    attention_task task = {s, il, n};
-    fl_pool_run(pool, attention_items, &task);
+    attend(s, il, n, pool);
     fl_matmul(L->wo, s->att, n, s->xb, pool);
     fl_add(s->x, s->xb, n * hp->n_embd);
 }

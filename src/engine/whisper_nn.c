@@ -2,6 +2,7 @@
  * product goes through fl_matmul. The encoder runs once per 30 s window and also computes each
  * decoder layer's cross-attention keys/values; the decoder keeps a self-attention KV cache per
  * sequence (beam). */
+#include "engine/attention.h"
 #include "engine/whisper_internal.h"
 #include "util/error.h"
 
@@ -124,132 +125,60 @@ static void linear(const fl_tensor *w, const float *b, const float *x, int rows,
     add_bias(y, rows, (int)w->ne[1], b);
 }
 
-/* ---- attention --------------------------------------------------------------------------- */
+/* ---- attention and the blocks both stacks share ------------------------------------------- */
 
-typedef struct attn_task {
-    const float *q;     /* T rows of n_state (row stride n_state) */
-    const float *k, *v; /* S rows of n_state */
-    float *out;         /* T rows of n_state */
-    float *scratch;     /* per thread: S floats */
-    int T, S, n_state, n_head;
-    int causal_base; /* query i sees keys [0, causal_base + i]; < 0 = sees every key */
-} attn_task;
-
-static void attn_rows(void *p, int ith, int nth) {
-    const attn_task *t = p;
-    int dh = t->n_state / t->n_head;
-    float scale = 1.0f / sqrtf((float)dh);
-    float *sc = t->scratch + (size_t)ith * (size_t)t->S;
-    long begin, end;
-    fl_split_range((long)t->T * t->n_head, ith, nth, &begin, &end);
-    for (long item = begin; item < end; item++) {
-        int h = (int)(item % t->n_head), i = (int)(item / t->n_head);
-        int n_keys = t->causal_base < 0 ? t->S : t->causal_base + i + 1;
-        const float *q = t->q + (size_t)i * t->n_state + (size_t)h * dh;
-        float max = -INFINITY;
-        for (int j = 0; j < n_keys; j++) {
-            const float *k = t->k + (size_t)j * t->n_state + (size_t)h * dh;
-            float dot = 0.0f;
-            for (int d = 0; d < dh; d++) dot += q[d] * k[d];
-            sc[j] = dot * scale;
-            if (sc[j] > max) max = sc[j];
-        }
-        float sum = 0.0f;
-        for (int j = 0; j < n_keys; j++) {
-            sc[j] = expf(sc[j] - max);
-            sum += sc[j];
-        }
-        float *o = t->out + (size_t)i * t->n_state + (size_t)h * dh;
-        for (int d = 0; d < dh; d++) o[d] = 0.0f;
-        for (int j = 0; j < n_keys; j++) {
-            const float *v = t->v + (size_t)j * t->n_state + (size_t)h * dh;
-            float w = sc[j] / sum;
-            for (int d = 0; d < dh; d++) o[d] += w * v[d];
-        }
-    }
-}
-
-/* Softmax of score rows in place; row i keeps keys [0, causal_base + i] (all when < 0). */
-typedef struct softmax_task {
-    float *scores;
-    int T, S, causal_base;
-} softmax_task;
-
-static void softmax_rows(void *p, int ith, int nth) {
-    const softmax_task *t = p;
-    long begin, end;
-    fl_split_range(t->T, ith, nth, &begin, &end);
-    for (long i = begin; i < end; i++) {
-        float *row = t->scores + (size_t)i * t->S;
-        int n_keys = t->causal_base < 0 ? t->S : t->causal_base + (int)i + 1;
-        float max = -INFINITY, sum = 0.0f;
-        for (int j = 0; j < n_keys; j++)
-            if (row[j] > max) max = row[j];
-        for (int j = 0; j < n_keys; j++) {
-            row[j] = expf(row[j] - max);
-            sum += row[j];
-        }
-        for (int j = 0; j < n_keys; j++) row[j] /= sum;
-        for (int j = n_keys; j < t->S; j++) row[j] = 0.0f;
-    }
-}
-
-static fl_tensor f32_matrix(const float *data, int rows, int cols) {
-    fl_tensor t = {NULL, FL_TYPE_F32,
-                   2,    {cols, rows, 1, 1},
-                   data, (size_t)rows * (size_t)cols * sizeof(float)};
-    return t;
-}
-
-/* Attention over many queries through fl_matmul, head by head: scores = Q_h K_hᵀ, softmax,
- * out_h = P V_h (V_h transposed so that it is the "weight" of the product). */
-static bool attention_matmul(const float *q, const float *k, const float *v, float *out, int T,
-                             int S, int n_state, int n_head, int causal_base, fl_pool *pool) {
-    int dh = n_state / n_head;
-    float scale = 1.0f / sqrtf((float)dh);
-    float *qh = malloc((size_t)T * dh * sizeof(float));
-    float *kh = malloc((size_t)S * dh * sizeof(float));
-    float *vt = malloc((size_t)S * dh * sizeof(float));
-    float *scores = malloc((size_t)T * S * sizeof(float));
-    float *oh = malloc((size_t)T * dh * sizeof(float));
-    bool ok = qh && kh && vt && scores && oh;
-    for (int h = 0; h < n_head && ok; h++) {
-        for (int i = 0; i < T; i++)
-            for (int d = 0; d < dh; d++)
-                qh[(size_t)i * dh + d] = q[(size_t)i * n_state + h * dh + d] * scale;
-        for (int j = 0; j < S; j++) {
-            for (int d = 0; d < dh; d++) {
-                kh[(size_t)j * dh + d] = k[(size_t)j * n_state + h * dh + d];
-                vt[(size_t)d * S + j] = v[(size_t)j * n_state + h * dh + d];
-            }
-        }
-        fl_tensor kt = f32_matrix(kh, S, dh), vtt = f32_matrix(vt, dh, S);
-        fl_matmul(&kt, qh, T, scores, pool);
-        softmax_task st = {scores, T, S, causal_base};
-        fl_pool_run(pool, softmax_rows, &st);
-        fl_matmul(&vtt, scores, T, oh, pool);
-        for (int i = 0; i < T; i++)
-            memcpy(out + (size_t)i * n_state + h * dh, oh + (size_t)i * dh, dh * sizeof(float));
-    }
-    free(qh);
-    free(kh);
-    free(vt);
-    free(scores);
-    free(oh);
-    return ok;
-}
-
-/* Few queries (decoding): a direct loop per (query, head). Many queries: matrix products. */
-static bool attention(const float *q, const float *k, const float *v, float *out, int T, int S,
+/* Every head of T query rows against S key/value rows (all rows n_state wide); query i sees
+ * keys [0, causal_base + i], or all of them when causal_base < 0. */
+static void attention(const float *q, const float *k, const float *v, float *out, int T, int S,
                       int n_state, int n_head, int causal_base, fl_pool *pool) {
-    if (T >= 16) return attention_matmul(q, k, v, out, T, S, n_state, n_head, causal_base, pool);
-    int nth = pool ? fl_pool_size(pool) : 1;
-    float *scratch = malloc((size_t)nth * (size_t)S * sizeof(float));
-    if (!scratch) return false;
-    attn_task t = {q, k, v, out, scratch, T, S, n_state, n_head, causal_base};
-    fl_pool_run(pool, attn_rows, &t);
-    free(scratch);
-    return true;
+    int dh = n_state / n_head;
+    fl_attn a = {
+        .q = q,
+        .q_stride = (size_t)n_state,
+        .k = k,
+        .v = v,
+        .kv_stride = (size_t)n_state,
+        .out = out,
+        .out_stride = (size_t)n_state,
+        .n_q = T,
+        .n_head = n_head,
+        .n_head_kv = n_head,
+        .head_dim = dh,
+        .n_kv = S,
+        .causal_base = causal_base,
+        .scale = 1.0f / sqrtf((float)dh),
+    };
+    fl_attention(&a, pool);
+}
+
+/* Working rows of one pass through a stack: T rows of n each (mlp: 4n). */
+typedef struct wh_rows {
+    float *x, *h, *q, *k, *v, *a, *mlp;
+    int T, n;
+} wh_rows;
+
+/* h = LN(x); q (and k, v when asked) projected from it. */
+static void project(const wh_attn *w, wh_norm ln, const wh_rows *r, bool kv, fl_pool *pool) {
+    layer_norm(r->x, r->h, r->T, r->n, ln);
+    linear(&w->q, w->q_b, r->h, r->T, r->q, pool);
+    if (!kv) return;
+    linear(&w->k, NULL, r->h, r->T, r->k, pool);
+    linear(&w->v, w->v_b, r->h, r->T, r->v, pool);
+}
+
+/* x += attention output (r->a) through the output projection. */
+static void attention_out(const wh_attn *w, const wh_rows *r, fl_pool *pool) {
+    linear(&w->o, w->o_b, r->a, r->T, r->h, pool);
+    add_rows(r->x, r->h, (size_t)r->T * r->n);
+}
+
+/* x += MLP(LN(x)). */
+static void mlp_block(const wh_block *b, const wh_rows *r, fl_pool *pool) {
+    layer_norm(r->x, r->h, r->T, r->n, b->mlp_ln);
+    linear(&b->mlp0, b->mlp0_b, r->h, r->T, r->mlp, pool);
+    gelu(r->mlp, (size_t)r->T * r->n * 4);
+    linear(&b->mlp2, b->mlp2_b, r->mlp, r->T, r->h, pool);
+    add_rows(r->x, r->h, (size_t)r->T * r->n);
 }
 
 /* ---- encoder ----------------------------------------------------------------------------- */
@@ -306,34 +235,22 @@ fluid_status wh_encode(wh_state *s, const float *mel, size_t stride, fl_pool *po
     linear(&m->conv2, m->conv2_b, col, T, x, pool);
     gelu(x, tn);
     add_rows(x, m->enc_pos, tn);
-    bool ok = true;
-    for (int l = 0; l < hp->n_audio_layer && ok; l++) {
+    wh_rows rows = {x, h, q, k, v, a, mlp, T, n};
+    for (int l = 0; l < hp->n_audio_layer; l++) {
         const wh_block *b = &m->enc[l];
-        layer_norm(x, h, T, n, b->attn_ln);
-        linear(&b->attn.q, b->attn.q_b, h, T, q, pool);
-        linear(&b->attn.k, NULL, h, T, k, pool);
-        linear(&b->attn.v, b->attn.v_b, h, T, v, pool);
-        ok = attention(q, k, v, a, T, T, n, hp->n_audio_head, -1, pool);
-        if (!ok) break;
-        linear(&b->attn.o, b->attn.o_b, a, T, h, pool);
-        add_rows(x, h, tn);
-        layer_norm(x, h, T, n, b->mlp_ln);
-        linear(&b->mlp0, b->mlp0_b, h, T, mlp, pool);
-        gelu(mlp, tn * 4);
-        linear(&b->mlp2, b->mlp2_b, mlp, T, h, pool);
-        add_rows(x, h, tn);
+        project(&b->attn, b->attn_ln, &rows, true, pool);
+        attention(q, k, v, a, T, T, n, hp->n_audio_head, -1, pool);
+        attention_out(&b->attn, &rows, pool);
+        mlp_block(b, &rows, pool);
     }
-    if (ok) {
-        layer_norm(x, x, T, n, m->enc_ln);
-        size_t cross = (size_t)T * hp->n_text_state;
-        for (int l = 0; l < hp->n_text_layer; l++) {
-            const wh_attn *ca = &m->dec[l].cross;
-            linear(&ca->k, NULL, x, T, s->cross_k + l * cross, pool);
-            linear(&ca->v, ca->v_b, x, T, s->cross_v + l * cross, pool);
-        }
+    layer_norm(x, x, T, n, m->enc_ln);
+    size_t cross = (size_t)T * hp->n_text_state;
+    for (int l = 0; l < hp->n_text_layer; l++) {
+        const wh_attn *ca = &m->dec[l].cross;
+        linear(&ca->k, NULL, x, T, s->cross_k + l * cross, pool);
+        linear(&ca->v, ca->v_b, x, T, s->cross_v + l * cross, pool);
     }
     free_bufs(bufs, 8);
-    if (!ok) return fl_set_error(err, FLUID_ERR_NOMEM, "whisper encoder: out of memory");
     return FLUID_OK;
 }
 
@@ -366,24 +283,23 @@ static fluid_status check_rows(const wh_state *s, const dec_rows *r, fluid_error
 
 /* Self-attention of every row: k/v rows go into their sequence's cache, then each run of rows
  * of one sequence attends causally to that cache. */
-static bool self_attention(wh_state *s, const dec_rows *r, int l, const float *q, const float *k,
-                           const float *v, float *a, fl_pool *pool) {
+static void self_attention(wh_state *s, const dec_rows *r, int l, const wh_rows *w, fl_pool *pool) {
     const fluid_whisper *m = s->m;
     int n = m->hp.n_text_state;
     for (int i = 0; i < r->n; i++) {
         size_t at = (size_t)r->pos[i] * n;
-        memcpy(self_cache(s->self_k, m, r->seq[i], l) + at, k + (size_t)i * n, n * sizeof(float));
-        memcpy(self_cache(s->self_v, m, r->seq[i], l) + at, v + (size_t)i * n, n * sizeof(float));
+        memcpy(self_cache(s->self_k, m, r->seq[i], l) + at, w->k + (size_t)i * n,
+               n * sizeof(float));
+        memcpy(self_cache(s->self_v, m, r->seq[i], l) + at, w->v + (size_t)i * n,
+               n * sizeof(float));
     }
     for (int g0 = 0, g1; g0 < r->n; g0 = g1) {
         for (g1 = g0 + 1; g1 < r->n && r->seq[g1] == r->seq[g0]; g1++) continue;
         int seq = r->seq[g0], past = r->pos[g0], T = g1 - g0;
-        if (!attention(q + (size_t)g0 * n, self_cache(s->self_k, m, seq, l),
-                       self_cache(s->self_v, m, seq, l), a + (size_t)g0 * n, T, past + T, n,
-                       m->hp.n_text_head, past, pool))
-            return false;
+        attention(w->q + (size_t)g0 * n, self_cache(s->self_k, m, seq, l),
+                  self_cache(s->self_v, m, seq, l), w->a + (size_t)g0 * n, T, past + T, n,
+                  m->hp.n_text_head, past, pool);
     }
-    return true;
 }
 
 /* The decoder over the rows; logits of the last n_out rows go to out (n_out x n_vocab). */
@@ -411,38 +327,23 @@ static fluid_status decode_rows(wh_state *s, const dec_rows *r, int n_out, float
         fl_dequantize_row(&m->tok_emb, r->tok[i], x + (size_t)i * n);
         add_rows(x + (size_t)i * n, m->dec_pos + (size_t)r->pos[i] * n, (size_t)n);
     }
-    bool ok = true;
     size_t cross = (size_t)hp->n_audio_ctx * n;
-    for (int l = 0; l < hp->n_text_layer && ok; l++) {
+    wh_rows rows = {x, h, q, k, v, a, mlp, T, n};
+    for (int l = 0; l < hp->n_text_layer; l++) {
         const wh_block *b = &m->dec[l];
-        layer_norm(x, h, T, n, b->attn_ln);
-        linear(&b->attn.q, b->attn.q_b, h, T, q, pool);
-        linear(&b->attn.k, NULL, h, T, k, pool);
-        linear(&b->attn.v, b->attn.v_b, h, T, v, pool);
-        ok = self_attention(s, r, l, q, k, v, a, pool);
-        if (!ok) break;
-        linear(&b->attn.o, b->attn.o_b, a, T, h, pool);
-        add_rows(x, h, tn);
-        layer_norm(x, h, T, n, b->cross_ln);
-        linear(&b->cross.q, b->cross.q_b, h, T, q, pool);
-        ok = attention(q, s->cross_k + l * cross, s->cross_v + l * cross, a, T, hp->n_audio_ctx, n,
-                       hp->n_text_head, -1, pool);
-        if (!ok) break;
-        linear(&b->cross.o, b->cross.o_b, a, T, h, pool);
-        add_rows(x, h, tn);
-        layer_norm(x, h, T, n, b->mlp_ln);
-        linear(&b->mlp0, b->mlp0_b, h, T, mlp, pool);
-        gelu(mlp, tn * 4);
-        linear(&b->mlp2, b->mlp2_b, mlp, T, h, pool);
-        add_rows(x, h, tn);
+        project(&b->attn, b->attn_ln, &rows, true, pool);
+        self_attention(s, r, l, &rows, pool);
+        attention_out(&b->attn, &rows, pool);
+        project(&b->cross, b->cross_ln, &rows, false, pool);
+        attention(q, s->cross_k + l * cross, s->cross_v + l * cross, a, T, hp->n_audio_ctx, n,
+                  hp->n_text_head, -1, pool);
+        attention_out(&b->cross, &rows, pool);
+        mlp_block(b, &rows, pool);
     }
-    if (ok) {
-        layer_norm(x + (size_t)(T - n_out) * n, h, n_out, n, m->dec_ln);
-        fl_matmul(&m->tok_emb, h, n_out, out, pool);
-        for (int i = 0; i < T; i++) s->n_past[r->seq[i]] = r->pos[i] + 1;
-    }
+    layer_norm(x + (size_t)(T - n_out) * n, h, n_out, n, m->dec_ln);
+    fl_matmul(&m->tok_emb, h, n_out, out, pool);
+    for (int i = 0; i < T; i++) s->n_past[r->seq[i]] = r->pos[i] + 1;
     free_bufs(bufs, 7);
-    if (!ok) return fl_set_error(err, FLUID_ERR_NOMEM, "whisper decoder: out of memory");
     return FLUID_OK;
 }
 
