@@ -159,11 +159,11 @@ static void test_router(void **state) {
     char allow[64];
     assert_int_equal(router_find("GET", "/health", &r, &param, allow, sizeof allow), ROUTE_FOUND);
     assert_ptr_equal(r->handler, api_health);
-    assert_false(r->needs_auth);
+    assert_false(router_path_needs_auth(r->path));
     assert_int_equal(router_find("HEAD", "/v1/models", &r, &param, allow, sizeof allow),
                      ROUTE_FOUND);
     assert_ptr_equal(r->handler, api_models_list);
-    assert_true(r->needs_auth);
+    assert_true(router_path_needs_auth(r->path));
     assert_int_equal(
         router_find("GET", "/v1/models/Qwen/Repo/file.gguf", &r, &param, allow, sizeof allow),
         ROUTE_FOUND);

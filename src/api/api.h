@@ -13,6 +13,14 @@
 
 #include "runtime/runtime.h"
 
+/* What one request may ask for (fluid-server's limit flags). 0 = only the built-in caps. */
+typedef struct api_limits {
+    int max_tokens;         /* largest max_tokens, and the value when a request omits it */
+    int max_messages;       /* messages in one chat request */
+    size_t max_input_bytes; /* text of all messages, or the prompt, in bytes */
+    double max_audio_s;     /* seconds of audio in one transcription or translation */
+} api_limits;
+
 /* What every handler may need besides the request. */
 typedef struct api_ctx {
     rt_manager *rt;      /* the model manager */
@@ -20,6 +28,7 @@ typedef struct api_ctx {
     int64_t started_at;  /* unix seconds */
     bool auth_required;  /* for the route list */
     int keepalive_ms;    /* an SSE comment after this long without events */
+    api_limits limits;
 } api_ctx;
 
 /* One field of a multipart/form-data body. Names and values point into the request body. */

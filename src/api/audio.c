@@ -179,8 +179,8 @@ static bool parse_language(const api_form *form, audio_input *in, api_response *
     return true;
 }
 
-static bool parse_audio(const api_request *req, bool translate, audio_input *in,
-                        api_response *res) {
+static bool parse_audio(const api_request *req, bool translate, const api_limits *lim,
+                        audio_input *in, api_response *res) {
     memset(in, 0, sizeof *in);
     if (req->form == NULL) {
         api_error(res, 415, NULL, "unsupported_media_type",
@@ -213,6 +213,7 @@ static bool parse_audio(const api_request *req, bool translate, audio_input *in,
     in->rq.audio_len = file->len;
     in->rq.prompt = in->prompt[0] != '\0' ? in->prompt : NULL;
     in->rq.translate = translate;
+    in->rq.max_seconds = lim->max_audio_s;
     in->rq.temperature = (float)temperature;
     in->rq.word_timestamps = in->want_words;
     in->rq.segments =
@@ -353,7 +354,7 @@ static void audio_run(const api_ctx *ctx, const api_request *req, api_response *
         api_error(res, 500, NULL, "out_of_memory", "out of memory");
         return;
     }
-    if (parse_audio(req, translate, in, res)) {
+    if (parse_audio(req, translate, &ctx->limits, in, res)) {
         snprintf(res->model, sizeof res->model, "%s", in->rq.model ? in->rq.model : "");
         rt_job *job = NULL;
         rt_error err = {0};

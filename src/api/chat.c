@@ -6,7 +6,7 @@
 #include "api/json.h"
 #include "api/sse.h"
 
-#define CHAT_MAX_MESSAGES 4096
+#define CHAT_MAX_MESSAGES 4096 /* when the server sets no limit */
 
 typedef struct chat_input {
     api_gen_params gp;
@@ -144,9 +144,17 @@ static bool parse_unsupported(json_t *body, api_response *res) {
     return true;
 }
 
-static bool parse_chat(json_t *body, chat_input *in, api_response *res) {
+/* The number of messages and their total text against the server's limits. */
+static bool check_chat_size(const chat_input *in, const api_limits *lim, api_response *res) {
+    size_t bytes = 0;
+    for (size_t i = 0; i < in->n; i++) bytes += strlen(in->messages[i].content);
+    return api_check_input_size(bytes, "messages", lim, res);
+}
+
+static bool parse_chat(json_t *body, const api_limits *lim, chat_input *in, api_response *res) {
     memset(in, 0, sizeof *in);
-    if (!api_parse_gen_params(body, &in->gp, res) || !parse_unsupported(body, res)) return false;
+    if (!api_parse_gen_params(body, lim, &in->gp, res) || !parse_unsupported(body, res))
+        return false;
     bool logprobs = false;
     int64_t top = 0;
     bool has_top = false;
@@ -168,9 +176,12 @@ static bool parse_chat(json_t *body, chat_input *in, api_response *res) {
         return false;
     }
     in->n = json_array_size(messages);
-    if (in->n == 0 || in->n > CHAT_MAX_MESSAGES) {
-        api_error(res, 400, "messages", "invalid_value", "'messages' must hold 1 to %d messages.",
-                  CHAT_MAX_MESSAGES);
+    size_t max = lim->max_messages > 0 ? (size_t)lim->max_messages : CHAT_MAX_MESSAGES;
+    if (in->n == 0 || in->n > max) {
+        api_error(res, 400, "messages", in->n == 0 ? "empty_array" : "array_above_max_length",
+                  "Invalid 'messages': expected an array of 1 to %zu messages (--max-messages), "
+                  "but got an array with length %zu instead.",
+                  max, in->n);
         in->n = 0;
         return false;
     }
@@ -184,7 +195,7 @@ static bool parse_chat(json_t *body, chat_input *in, api_response *res) {
         if (!parse_message(json_array_get(messages, i), i, in, res)) return false;
     in->gp.rq.messages = in->messages;
     in->gp.rq.n_messages = in->n;
-    return true;
+    return check_chat_size(in, lim, res);
 }
 
 /* ---- response shapes ---- */
@@ -263,7 +274,7 @@ void api_chat_completions(const api_ctx *ctx, const api_request *req, api_respon
     json_t *body = api_parse_object(req, res);
     if (body == NULL) return;
     chat_input in;
-    if (parse_chat(body, &in, res)) gen_run(ctx, req, res, &in.gp, &chat_shape);
+    if (parse_chat(body, &ctx->limits, &in, res)) gen_run(ctx, req, res, &in.gp, &chat_shape);
     chat_input_free(&in);
     json_decref(body);
 }

@@ -9,7 +9,8 @@
 #define LEGACY_MAX_LOGPROBS 5
 
 /* prompt: a string, or an array holding one string. */
-static bool parse_prompt(json_t *body, api_gen_params *p, api_response *res) {
+static bool parse_prompt(json_t *body, const api_limits *lim, api_gen_params *p,
+                         api_response *res) {
     json_t *prompt = json_object_get(body, "prompt");
     if (json_is_array(prompt)) {
         if (json_array_size(prompt) != 1 || !json_is_string(json_array_get(prompt, 0))) {
@@ -33,11 +34,12 @@ static bool parse_prompt(json_t *body, api_gen_params *p, api_response *res) {
         return false;
     }
     p->rq.prompt = json_string_value(prompt);
-    return true;
+    return api_check_input_size(json_string_length(prompt), "prompt", lim, res);
 }
 
-static bool parse_completion(json_t *body, api_gen_params *p, api_response *res) {
-    if (!api_parse_gen_params(body, p, res) || !parse_prompt(body, p, res)) return false;
+static bool parse_completion(json_t *body, const api_limits *lim, api_gen_params *p,
+                             api_response *res) {
+    if (!api_parse_gen_params(body, lim, p, res) || !parse_prompt(body, lim, p, res)) return false;
     const char *suffix = NULL;
     int64_t logprobs = 0, best_of = 1;
     bool has_logprobs = false;
@@ -165,7 +167,7 @@ void api_completions(const api_ctx *ctx, const api_request *req, api_response *r
     api_gen_params *p = malloc(sizeof *p);
     if (p == NULL)
         api_error(res, 500, NULL, "out_of_memory", "out of memory");
-    else if (parse_completion(body, p, res))
+    else if (parse_completion(body, &ctx->limits, p, res))
         gen_run(ctx, req, res, p, &completion_shape);
     free(p);
     json_decref(body);

@@ -42,6 +42,8 @@ void api_rt_error(api_response *res, const rt_error *err) {
         code = "model_unavailable";
         break;
     }
+    if (err->code[0] != '\0') code = err->code;
+    if (err->param[0] != '\0') param = err->param;
     api_error(res, status, param, code, "%s",
               err->message[0] ? err->message : "internal error in the model runtime");
     res->retry_after = retry;
@@ -124,8 +126,10 @@ static bool parse_stop(json_t *body, api_gen_params *p, api_response *res) {
     if (json_is_array(stop)) {
         n = json_array_size(stop);
         if (n > RT_MAX_STOP) {
-            api_error(res, 400, "stop", "invalid_value", "'stop' may hold at most %d strings.",
-                      RT_MAX_STOP);
+            api_error(res, 400, "stop", "array_above_max_length",
+                      "Invalid 'stop': array too long. Expected an array with maximum length %d, "
+                      "but got an array with length %zu instead.",
+                      RT_MAX_STOP, n);
             return false;
         }
     }
@@ -138,7 +142,8 @@ static bool parse_stop(json_t *body, api_gen_params *p, api_response *res) {
         }
         size_t len = json_string_length(s);
         if (len == 0 || len > API_MAX_STOP_LEN || strlen(json_string_value(s)) != len) {
-            api_error(res, 400, "stop", "invalid_value",
+            api_error(res, 400, "stop",
+                      len > API_MAX_STOP_LEN ? "string_above_max_length" : "invalid_value",
                       "Each stop string must hold 1 to %d bytes (no NUL).", API_MAX_STOP_LEN);
             return false;
         }
@@ -156,7 +161,7 @@ static bool parse_logit_bias(json_t *body, api_gen_params *p, api_response *res)
         return false;
     }
     if (json_object_size(bias) > API_MAX_LOGIT_BIAS) {
-        api_error(res, 400, "logit_bias", "invalid_value",
+        api_error(res, 400, "logit_bias", "object_above_max_size",
                   "'logit_bias' may hold at most %d entries.", API_MAX_LOGIT_BIAS);
         return false;
     }
@@ -216,18 +221,48 @@ static bool parse_sampling_numbers(json_t *body, fluid_sampling *s, api_response
     return true;
 }
 
-bool api_parse_gen_params(json_t *body, api_gen_params *p, api_response *res) {
+/* max_completion_tokens (or the older max_tokens): at most the server's limit, which is also
+ * the value when the request gives none. */
+static bool parse_max_tokens(json_t *body, const api_limits *lim, api_gen_params *p,
+                             api_response *res) {
+    int64_t max_tokens = 0, max_completion = 0;
+    bool has_max = false, has_completion = false;
+    if (!api_get_int(body, "max_tokens", 1, API_MAX_TOKENS_LIMIT, &max_tokens, &has_max, res) ||
+        !api_get_int(body, "max_completion_tokens", 1, API_MAX_TOKENS_LIMIT, &max_completion,
+                     &has_completion, res))
+        return false;
+    const char *field = has_completion ? "max_completion_tokens" : "max_tokens";
+    int64_t asked = has_completion ? max_completion : has_max ? max_tokens : 0;
+    if (lim->max_tokens > 0 && asked > lim->max_tokens) {
+        api_error(res, 400, field, "invalid_value",
+                  "%s is too large: %lld. This server generates at most %d tokens per request "
+                  "(--max-tokens-limit).",
+                  field, (long long)asked, lim->max_tokens);
+        return false;
+    }
+    p->rq.max_tokens = (int32_t)(asked > 0 ? asked : lim->max_tokens);
+    return true;
+}
+
+bool api_check_input_size(size_t bytes, const char *param, const api_limits *lim,
+                          api_response *res) {
+    if (lim->max_input_bytes == 0 || bytes <= lim->max_input_bytes) return true;
+    api_error(res, 400, param, "string_above_max_length",
+              "Invalid '%s': the text is %zu bytes long; this server accepts at most %zu bytes "
+              "per request (--max-input-kb).",
+              param, bytes, lim->max_input_bytes);
+    return false;
+}
+
+bool api_parse_gen_params(json_t *body, const api_limits *lim, api_gen_params *p,
+                          api_response *res) {
     memset(p, 0, sizeof *p);
     fluid_sampling_defaults(&p->rq.sampling);
     const char *user = NULL;
-    int64_t n = 1, max_tokens = 0, max_completion = 0;
-    bool has_max = false, has_completion = false;
+    int64_t n = 1;
     if (!api_get_string(body, "model", RT_ID_MAX - 1, &p->rq.model, NULL, res) ||
         !api_get_string(body, "user", 4096, &user, NULL, res) ||
-        !api_get_int(body, "n", 1, 128, &n, NULL, res) ||
-        !api_get_int(body, "max_tokens", 1, API_MAX_TOKENS_LIMIT, &max_tokens, &has_max, res) ||
-        !api_get_int(body, "max_completion_tokens", 1, API_MAX_TOKENS_LIMIT, &max_completion,
-                     &has_completion, res) ||
+        !api_get_int(body, "n", 1, 128, &n, NULL, res) || !parse_max_tokens(body, lim, p, res) ||
         !api_get_bool(body, "stream", &p->stream, NULL, res) ||
         !parse_sampling_numbers(body, &p->rq.sampling, res) || !parse_stop(body, p, res) ||
         !parse_logit_bias(body, p, res))
@@ -237,7 +272,6 @@ bool api_parse_gen_params(json_t *body, api_gen_params *p, api_response *res) {
                   "Only n=1 is supported: this server returns one choice per request.");
         return false;
     }
-    p->rq.max_tokens = (int32_t)(has_completion ? max_completion : has_max ? max_tokens : 0);
 
     json_t *options = json_object_get(body, "stream_options");
     if (options != NULL && !json_is_null(options)) {

@@ -19,10 +19,16 @@ typedef struct api_gen_params {
     bool include_usage;
 } api_gen_params;
 
-/* Reads model, max_tokens / max_completion_tokens, temperature, top_p, top_k, min_p,
+/* Reads model, max_tokens / max_completion_tokens (capped by lim, which also gives the
+ * default), temperature, top_p, top_k, min_p,
  * repeat_penalty, presence/frequency_penalty, seed, stop, logit_bias, n, stream,
  * stream_options, user. Strings point into body. False with res filled on a bad field. */
-bool api_parse_gen_params(json_t *body, api_gen_params *p, api_response *res);
+bool api_parse_gen_params(json_t *body, const api_limits *lim, api_gen_params *p,
+                          api_response *res);
+
+/* False with a 400 naming param when bytes of request text pass lim->max_input_bytes. */
+bool api_check_input_size(size_t bytes, const char *param, const api_limits *lim,
+                          api_response *res);
 
 /* Maps a runtime error to its HTTP status and OpenAI error (with Retry-After when apt). */
 void api_rt_error(api_response *res, const rt_error *err);

@@ -48,28 +48,18 @@ void api_models_list(const api_ctx *ctx, const api_request *req, api_response *r
     api_set_json(res, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
 }
 
-/* Model ids are names, never paths to walk: refuse what could leave the model folder. */
-static bool model_name_ok(const char *id) {
-    if (id[0] == '\0' || id[0] == '/' || strlen(id) >= RT_ID_MAX) return false;
-    for (const char *c = id; *c != '\0'; c++)
-        if ((unsigned char)*c < 0x20 || *c == '\\') return false;
-    for (const char *p = id; (p = strstr(p, "..")) != NULL; p++) {
-        bool starts = p == id || p[-1] == '/';
-        bool ends = p[2] == '\0' || p[2] == '/';
-        if (starts && ends) return false;
-    }
-    return true;
-}
-
 void api_models_get(const api_ctx *ctx, const api_request *req, api_response *res) {
     const char *id = req->route_param;
-    if (!model_name_ok(id)) {
-        api_error(res, 404, "model", "model_not_found", "The model '%.200s' does not exist.", id);
-        return;
-    }
     rt_model_info m;
     rt_error err = {0};
-    if (rt_get_model(ctx->rt, id, &m, &err) != RT_OK) {
+    rt_status st = rt_get_model(ctx->rt, id, &m, &err);
+    if (st == RT_ERR_BAD_REQUEST) {
+        /* A name that cannot be a model (a path that leaves the model folder, ...) names none. */
+        api_error(res, 404, "model", "model_not_found", "The model '%.200s' does not exist: %s", id,
+                  err.message);
+        return;
+    }
+    if (st != RT_OK) {
         api_rt_error(res, &err);
         return;
     }
@@ -118,8 +108,8 @@ void api_models_download(const api_ctx *ctx, const api_request *req, api_respons
         !api_get_bool(body, "stream", &stream, NULL, res))
         goto out;
     if (name == NULL) name = repo_id;
-    if (name == NULL || !model_name_ok(name)) {
-        api_error(res, 400, "model", name ? "invalid_value" : "missing_required_parameter",
+    if (name == NULL) {
+        api_error(res, 400, "model", "missing_required_parameter",
                   "'model' must name a model to download, e.g. 'owner/repo/file.gguf' or "
                   "'whisper-base'.");
         goto out;

@@ -8,6 +8,11 @@
 rt_status rt_set_error(rt_error *err, rt_status status, int retry_after_s, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Fills err (may be NULL) with a BAD_REQUEST about one request field: OpenAI's error code and
+ * the field's name. Returns RT_ERR_BAD_REQUEST. */
+rt_status rt_set_field_error(rt_error *err, const char *code, const char *param, const char *fmt,
+                             ...) __attribute__((format(printf, 4, 5)));
+
 /* Seconds on a monotonic clock. */
 double rt_now(void);
 

@@ -21,15 +21,20 @@ typedef struct scan {
     bool oom;
 } scan;
 
+/* real (a resolved path) is root_real or below it. */
+static bool real_path_under(const char *real, const char *root_real) {
+    size_t n = strlen(root_real);
+    return strncmp(real, root_real, n) == 0 && (real[n] == '/' || real[n] == '\0');
+}
+
 /* A regular file, or a link to a regular file that stays inside model_path. */
 static bool usable_file(scan *s, const char *path, struct stat *st) {
     if (lstat(path, st) != 0) return false;
     if (S_ISREG(st->st_mode)) return true;
     if (!S_ISLNK(st->st_mode)) return false;
     char real[PATH_MAX];
-    size_t root_len = strlen(s->root_real);
-    if (realpath(path, real) == NULL || strncmp(real, s->root_real, root_len) != 0 ||
-        real[root_len] != '/') {
+    if (realpath(path, real) == NULL || !real_path_under(real, s->root_real) ||
+        strcmp(real, s->root_real) == 0) {
         fl_log(FL_LOG_WARN, "ignoring %s: it links outside the model folder", path);
         return false;
     }
@@ -135,5 +140,53 @@ rt_status rt_discover(const char *model_path, rt_found **out, size_t *n, rt_erro
     if (s.n > 1) qsort(s.items, s.n, sizeof *s.items, by_type_then_id);
     *out = s.items;
     *n = s.n;
+    return RT_OK;
+}
+
+/* mkdir -p, following links: for the folders an administrator set up. */
+static bool make_dirs(const char *dir) {
+    char buf[RT_PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1; *p != '\0'; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return false;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) == 0 || errno == EEXIST;
+}
+
+static bool is_link(const char *path) {
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
+}
+
+rt_status rt_prepare_write_path(const char *root, const char *path, rt_error *err) {
+    size_t root_len = strlen(root);
+    const char *slash = strrchr(path, '/');
+    if (strncmp(path, root, root_len) != 0 || path[root_len] != '/' || slash == NULL ||
+        slash < path + root_len)
+        return rt_set_error(err, RT_ERR_INTERNAL, 0, "%s is not inside %s", path, root);
+    if (!make_dirs(root))
+        return rt_set_error(err, RT_ERR_INTERNAL, 0, "cannot create the folder %s: %s", root,
+                            strerror(errno));
+    char dir[RT_PATH_MAX];
+    for (const char *p = path + root_len + 1; p <= slash; p++) {
+        if (*p != '/') continue;
+        snprintf(dir, sizeof dir, "%.*s", (int)(p - path), path);
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            return rt_set_error(err, RT_ERR_INTERNAL, 0, "cannot create the folder %s: %s", dir,
+                                strerror(errno));
+        struct stat st;
+        if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+            return rt_set_error(err, RT_ERR_BAD_REQUEST, 0,
+                                "refusing to write into %s: it is a symbolic link or not a folder",
+                                dir);
+    }
+    char part[RT_PATH_MAX + 8];
+    snprintf(part, sizeof part, "%s.part", path);
+    if (is_link(path) || is_link(part))
+        return rt_set_error(err, RT_ERR_BAD_REQUEST, 0,
+                            "refusing to write %s: a symbolic link is in its place", path);
     return RT_OK;
 }

@@ -19,4 +19,10 @@ typedef struct rt_found {
 /* Scans model_path. *out is malloc'd (free()); a missing folder gives an empty list. */
 rt_status rt_discover(const char *model_path, rt_found **out, size_t *n, rt_error *err);
 
+/* Makes the folders for a download to path under root (root and above as mkdir -p does;
+ * below root, folders are created only as real folders: a symbolic link there fails with
+ * BAD_REQUEST) and checks that neither path nor path.part is a link. So a link planted in a
+ * model folder cannot make a download write elsewhere. */
+rt_status rt_prepare_write_path(const char *root, const char *path, rt_error *err);
+
 #endif

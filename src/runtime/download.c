@@ -11,6 +11,7 @@
 
 #include "runtime/internal.h"
 #include "runtime/common.h"
+#include "runtime/discovery.h"
 #include "util/log.h"
 
 #define LOG_INTERVAL_S 10.0
@@ -133,22 +134,6 @@ static void on_report(void *user, const rt_fetch_progress *p, bool final) {
 
 /* ---- the download thread ----------------------------------------------------------------- */
 
-/* mkdir -p of the folder holding path. */
-static bool make_parent_dirs(const char *path) {
-    char dir[RT_PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL) return true;
-    *slash = '\0';
-    for (char *p = dir + 1; *p != '\0'; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST) return false;
-        *p = '/';
-    }
-    return mkdir(dir, 0755) == 0 || errno == EEXIST;
-}
-
 static void publish_result(rt_dl *dl, rt_status status, const rt_error *err) {
     rt_manager *rt = dl->rt;
     rt_model *m = dl->model;
@@ -186,10 +171,11 @@ static void *download_main(void *arg) {
     rt_status status;
     double t0 = rt_now();
     fl_log(FL_LOG_INFO, "downloading %s from %s", dl->id, dl->url);
-    if (!make_parent_dirs(dl->dest)) {
-        status = rt_set_error(&err, RT_ERR_INTERNAL, 0, "cannot create the folder for %s: %s",
-                              dl->dest, strerror(errno));
-    } else {
+    char type_dir[RT_PATH_MAX];
+    snprintf(type_dir, sizeof type_dir, "%s/%s", rt->model_path,
+             dl->model->name.type == RT_MODEL_LLM ? "llm" : "whisper");
+    status = rt_prepare_write_path(type_dir, dl->dest, &err);
+    if (status == RT_OK) {
         rt_fetch_request req;
         rt_fetch_request_defaults(&req);
         req.url = dl->url;

@@ -433,7 +433,7 @@ static rt_status attempt_once(const rt_fetch_request *req, CURL *c, rt_error *er
     if ((size_t)snprintf(part, sizeof part, "%s.part", req->dest) >= sizeof part)
         return rt_set_error(err, RT_ERR_INTERNAL, 0, "path too long: %s", req->dest);
     transfer t = {.req = req, .rate_t = rt_now()};
-    t.fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    t.fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (t.fd < 0) return fail_io(err, "cannot create", part);
     struct stat st;
     rt_status status = RT_OK;

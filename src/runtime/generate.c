@@ -103,9 +103,15 @@ static rt_status open_session(gen *g, size_t n_prompt) {
     if (st != RT_OK) return st;
     g->reserved = bytes;
     int32_t ctx = fluid_session_n_ctx(g->session);
-    if (n_prompt >= (size_t)ctx)
-        return rt_set_error(&g->error, RT_ERR_BAD_REQUEST, 0,
-                            "the prompt has %zu tokens; the context holds %d", n_prompt, (int)ctx);
+    if (n_prompt >= (size_t)ctx) {
+        /* OpenAI's error, so clients that shorten the history on it work here too. */
+        const char *field = g->req->n_messages > 0 ? "messages" : "prompt";
+        return rt_set_field_error(&g->error, "context_length_exceeded", field,
+                                  "This model's maximum context length is %d tokens. However, "
+                                  "your %s resulted in %zu tokens (at least one token must be "
+                                  "left for the completion). Please reduce the length of the %s.",
+                                  (int)ctx, field, n_prompt, field);
+    }
     return RT_OK;
 }
 

@@ -1,5 +1,7 @@
 #include "runtime/names.h"
 
+#include "runtime/common.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -8,12 +10,8 @@
 #define BIN_EXT ".bin"
 
 static rt_status bad_name(rt_error *err, const char *name, const char *why) {
-    if (err != NULL) {
-        err->status = RT_ERR_BAD_REQUEST;
-        err->retry_after_s = 0;
-        snprintf(err->message, sizeof err->message, "invalid model name '%.200s': %s", name, why);
-    }
-    return RT_ERR_BAD_REQUEST;
+    return rt_set_field_error(err, "invalid_value", "model", "invalid model name '%.200s': %s",
+                              name, why);
 }
 
 static bool has_suffix(const char *s, size_t len, const char *suffix) {

@@ -58,6 +58,10 @@ typedef struct rt_error {
     rt_status status;
     int retry_after_s; /* > 0: the client may retry after this many seconds */
     char message[RT_MESSAGE_MAX];
+    /* Optional, for errors about one request field: OpenAI's error code and the field
+     * ("context_length_exceeded" / "messages"); "" = derived from status. */
+    char code[32];
+    char param[32];
 } rt_error;
 
 /* A short lower-case name of a status ("bad_request", "model_not_found", "busy", ...). */
@@ -228,7 +232,8 @@ typedef struct rt_transcription_request {
     bool translate;       /* /v1/audio/translations */
     float temperature;    /* 0 = greedy, hotter retries on failure; > 0 = sampled, no retry */
     bool word_timestamps;
-    bool segments; /* emit RT_EVENT_SEGMENT events (verbose_json, srt, vtt, streaming) */
+    bool segments;      /* emit RT_EVENT_SEGMENT events (verbose_json, srt, vtt, streaming) */
+    double max_seconds; /* longer audio fails with BAD_REQUEST "audio_too_long"; 0 = no limit */
 } rt_transcription_request;
 
 /* Submits a job. Everything the request points at is copied: the caller may free it at once.

@@ -75,6 +75,14 @@ void rt_transcribe(void *model, rt_job *job, const rt_run_env *env) {
         rt_set_error(&error, RT_ERR_BAD_REQUEST, 0, "cannot decode the audio: %s", ferr.message);
         goto out;
     }
+    double seconds = (double)n_samples / FLUID_WHISPER_SAMPLE_RATE;
+    if (req->max_seconds > 0 && seconds > req->max_seconds) {
+        rt_set_field_error(&error, "audio_too_long", "file",
+                           "The audio is %.1f seconds long; this server transcribes at most %.0f "
+                           "seconds per request.",
+                           seconds, req->max_seconds);
+        goto out;
+    }
     fluid_whisper_params params;
     fluid_whisper_params_defaults(&params);
     params.language = req->language;

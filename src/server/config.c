@@ -73,6 +73,14 @@ static const opt_spec options[] = {
      "requests waiting per model before 429 (8)"},
     {"Resources", "--ctx-size", "FLUID_CTX_SIZE", INT(ctx_size, 0, 1 << 20), "N",
      "context length of a chat (0 = the model's, at most 4096)"},
+    {"Limits", "--max-tokens-limit", "FLUID_MAX_TOKENS_LIMIT", INT(max_tokens_limit, 1, 131072),
+     "N", "most tokens one request may generate; also the default when it names none (4096)"},
+    {"Limits", "--max-messages", "FLUID_MAX_MESSAGES", INT(max_messages, 1, 100000), "N",
+     "most messages in one chat request (1024)"},
+    {"Limits", "--max-input-kb", "FLUID_MAX_INPUT_KB", INT(max_input_kb, 1, 1 << 20), "KB",
+     "most text in one request's messages or prompt (1024)"},
+    {"Limits", "--max-audio-seconds", "FLUID_MAX_AUDIO_SECONDS", DBL(max_audio_seconds, 1, 86400),
+     "S", "longest audio one transcription may hold (1800; the upload size is --max-body-mb)"},
     {"Logging", "--log-level", "FLUID_LOG_LEVEL", STR(log_level), "LEVEL",
      "debug, info, warning or error (info)"},
     {"Other", "--help", NULL, OPT_HELP, 0, 0, 0, 0, NULL, "show this help and exit"},
@@ -96,6 +104,10 @@ void fs_config_defaults(fs_config *cfg) {
     cfg->idle_check_interval_s = 60;
     cfg->max_models_per_type = 1;
     cfg->queue_size = 8;
+    cfg->max_tokens_limit = 4096;
+    cfg->max_messages = 1024;
+    cfg->max_input_kb = 1024;
+    cfg->max_audio_seconds = 1800;
     snprintf(cfg->log_level, sizeof cfg->log_level, "info");
 }
 

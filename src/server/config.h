@@ -32,6 +32,11 @@ typedef struct fs_config {
     int threads;
     int queue_size;
     int ctx_size;
+    /* per-request limits */
+    int max_tokens_limit;
+    int max_messages;
+    int max_input_kb;
+    double max_audio_seconds;
     /* logging */
     char log_level[16];
 } fs_config;

@@ -255,6 +255,14 @@ static bool answer_early(request_state *st, struct MHD_Connection *c, const char
         *result = send_preflight(st, c);
         return true;
     }
+    /* Before routing, so that without the key /v1 does not even tell which paths exist. */
+    if (srv->api_key[0] != '\0' && router_path_needs_auth(url) &&
+        !http_auth_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"),
+                      srv->api_key)) {
+        *result = send_error(st, c, 401, "invalid_api_key", NULL, "%s",
+                             "Incorrect or missing API key: send 'Authorization: Bearer KEY'.");
+        return true;
+    }
     const route *r;
     const char *param;
     char allow[64];
@@ -268,13 +276,6 @@ static bool answer_early(request_state *st, struct MHD_Connection *c, const char
         return true;
     case ROUTE_FOUND:
         break;
-    }
-    if (r->needs_auth && srv->api_key[0] != '\0' &&
-        !http_auth_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"),
-                      srv->api_key)) {
-        *result = send_error(st, c, 401, "invalid_api_key", NULL, "%s",
-                             "Incorrect or missing API key: send 'Authorization: Bearer KEY'.");
-        return true;
     }
     const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     if (length != NULL &&

@@ -125,7 +125,11 @@ int main(int argc, char **argv) {
                    .version = fluid_version(),
                    .started_at = (int64_t)time(NULL),
                    .auth_required = cfg.api_key[0] != '\0',
-                   .keepalive_ms = cfg.keepalive_s * 1000};
+                   .keepalive_ms = cfg.keepalive_s * 1000,
+                   .limits = {.max_tokens = cfg.max_tokens_limit,
+                              .max_messages = cfg.max_messages,
+                              .max_input_bytes = (size_t)cfg.max_input_kb * 1024,
+                              .max_audio_s = cfg.max_audio_seconds}};
     http_options opts = {.host = cfg.host,
                          .port = cfg.port,
                          .api_key = cfg.api_key,

@@ -4,18 +4,18 @@
 #include <string.h>
 
 static const route routes[] = {
-    {"GET", "/", false, false, api_root},
-    {"GET", "/health", false, false, api_health},
-    {"GET", "/openapi.json", false, false, api_openapi_json},
-    {"GET", "/docs", false, false, api_docs},
-    {"GET", "/v1/models", false, true, api_models_list},
-    {"POST", "/v1/models/download", false, true, api_models_download},
-    {"GET", "/v1/models/", true, true, api_models_get},
-    {"POST", "/v1/chat/completions", false, true, api_chat_completions},
-    {"POST", "/v1/completions", false, true, api_completions},
-    {"POST", "/v1/audio/transcriptions", false, true, api_audio_transcriptions},
-    {"POST", "/v1/audio/translations", false, true, api_audio_translations},
-    {"POST", "/v1/embeddings", false, true, api_embeddings},
+    {"GET", "/", false, api_root},
+    {"GET", "/health", false, api_health},
+    {"GET", "/openapi.json", false, api_openapi_json},
+    {"GET", "/docs", false, api_docs},
+    {"GET", "/v1/models", false, api_models_list},
+    {"POST", "/v1/models/download", false, api_models_download},
+    {"GET", "/v1/models/", true, api_models_get},
+    {"POST", "/v1/chat/completions", false, api_chat_completions},
+    {"POST", "/v1/completions", false, api_completions},
+    {"POST", "/v1/audio/transcriptions", false, api_audio_transcriptions},
+    {"POST", "/v1/audio/translations", false, api_audio_translations},
+    {"POST", "/v1/embeddings", false, api_embeddings},
 };
 
 static bool path_matches(const route *r, const char *path, const char **param) {
@@ -56,4 +56,9 @@ route_match router_find(const char *method, const char *path, const route **foun
 
 bool router_path_needs_auth(const char *path) {
     return strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/v1") == 0;
+}
+
+const route *router_routes(size_t *n) {
+    *n = sizeof routes / sizeof routes[0];
+    return routes;
 }

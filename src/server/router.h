@@ -11,7 +11,6 @@ typedef struct route {
     const char *method;
     const char *path; /* exact path, or a prefix ending in '/' when prefix is true */
     bool prefix;
-    bool needs_auth; /* when an API key is set */
     api_handler handler;
 } route;
 
@@ -27,7 +26,11 @@ typedef enum route_match {
 route_match router_find(const char *method, const char *path, const route **found,
                         const char **param, char *allow, size_t allow_size);
 
-/* True when path is under /v1 (the routes an API key protects). */
+/* True when path is under /v1: with an API key set, every method on such a path (routes,
+ * unknown paths and wrong methods alike; not the CORS preflight) needs the key. */
 bool router_path_needs_auth(const char *path);
+
+/* The route table itself (for tests that must cover every route). */
+const route *router_routes(size_t *n);
 
 #endif
