@@ -33,7 +33,7 @@ static void parse_gen_params(const api_request *req) {
         api_gen_params *p = malloc(sizeof *p); /* large: not on the stack */
         fz_check(p != NULL, "memory for the parameters");
         memset(p, 0, sizeof *p);
-        if (!api_parse_gen_params(body, p, &res)) check_response(&res);
+        if (!api_parse_gen_params(body, &fz_api_ctx()->limits, p, &res)) check_response(&res);
         free(p);
         json_decref(body);
     } else {

@@ -218,7 +218,13 @@ const api_ctx *fz_api_ctx(void) {
     rc.n_threads = 1;
     rc.hf_endpoint = "http://127.0.0.1:9"; /* never reached: downloads are off */
     rt_error err;
-    *ctx = (api_ctx){.rt = rt_create(&rc, &err), .version = "fuzz", .keepalive_ms = 100};
+    /* Small limits, so that inputs reach both sides of each. */
+    *ctx = (api_ctx){
+        .rt = rt_create(&rc, &err),
+        .version = "fuzz",
+        .keepalive_ms = 100,
+        .limits = {
+            .max_tokens = 64, .max_messages = 8, .max_input_bytes = 4096, .max_audio_s = 30}};
     fz_check(ctx->rt != NULL, "the model manager starts");
     atexit(remove_model_dir);
     return ctx;
