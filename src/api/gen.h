@@ -19,10 +19,10 @@ typedef struct api_gen_params {
     bool include_usage;
 } api_gen_params;
 
-/* Reads model, max_tokens / max_completion_tokens (capped by lim, which also gives the
- * default), temperature, top_p, top_k, min_p,
- * repeat_penalty, presence/frequency_penalty, seed, stop, logit_bias, n, stream,
- * stream_options, user. Strings point into body. False with res filled on a bad field. */
+/* Reads model, max_tokens / max_completion_tokens (at most lim->max_tokens, which is also the
+ * value when neither is given), temperature, top_p, top_k, min_p, repeat_penalty,
+ * presence/frequency_penalty, seed, stop, logit_bias, n, stream, stream_options, user.
+ * Strings point into body. False with res filled on a bad field. */
 bool api_parse_gen_params(json_t *body, const api_limits *lim, api_gen_params *p,
                           api_response *res);
 

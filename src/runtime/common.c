@@ -4,15 +4,20 @@
 #include <stdio.h>
 #include <time.h>
 
-rt_status rt_set_error(rt_error *err, rt_status status, int retry_after_s, const char *fmt, ...) {
-    if (err == NULL) return status;
+static void fill(rt_error *err, rt_status status, int retry_after_s, const char *code,
+                 const char *param, const char *fmt, va_list ap) {
     err->status = status;
     err->retry_after_s = retry_after_s;
-    err->code[0] = '\0';
-    err->param[0] = '\0';
+    snprintf(err->code, sizeof err->code, "%s", code);
+    snprintf(err->param, sizeof err->param, "%s", param);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+}
+
+rt_status rt_set_error(rt_error *err, rt_status status, int retry_after_s, const char *fmt, ...) {
+    if (err == NULL) return status;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    fill(err, status, retry_after_s, "", "", fmt, ap);
     va_end(ap);
     return status;
 }
@@ -20,13 +25,9 @@ rt_status rt_set_error(rt_error *err, rt_status status, int retry_after_s, const
 rt_status rt_set_field_error(rt_error *err, const char *code, const char *param, const char *fmt,
                              ...) {
     if (err == NULL) return RT_ERR_BAD_REQUEST;
-    err->status = RT_ERR_BAD_REQUEST;
-    err->retry_after_s = 0;
-    snprintf(err->code, sizeof err->code, "%s", code);
-    snprintf(err->param, sizeof err->param, "%s", param);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    fill(err, RT_ERR_BAD_REQUEST, 0, code, param, fmt, ap);
     va_end(ap);
     return RT_ERR_BAD_REQUEST;
 }
