@@ -16,6 +16,10 @@
 
 enum { AVIO_BUFFER = 32768 };
 
+/* Sample rates outside this range are refused: below it, a few bytes would resample into
+ * gigabytes of 16 kHz samples; above it, setting up the resampler's filter takes minutes. */
+enum { MIN_SAMPLE_RATE = 1000, MAX_SAMPLE_RATE = 768000 };
+
 typedef struct mem_source {
     const uint8_t *data;
     size_t size, pos;
@@ -122,6 +126,10 @@ static fluid_status open_input(decoder *d, mem_source *src) {
 }
 
 static fluid_status open_resampler(decoder *d) {
+    if (d->codec->sample_rate < MIN_SAMPLE_RATE || d->codec->sample_rate > MAX_SAMPLE_RATE)
+        return fl_set_error(d->err, FLUID_ERR_FORMAT,
+                            "audio: sample rate %d Hz (%d to %d Hz are supported)",
+                            d->codec->sample_rate, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE);
     AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
     AVChannelLayout in_layout;
     if (d->codec->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
