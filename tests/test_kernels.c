@@ -205,8 +205,104 @@ static void simd_matches_scalar_on_real_data(void **state) {
     if (checked == 0) skip();
 }
 
+/* Row r of a generation product through the table's generation kernel (or dot when it has
+ * none): the activations are arranged as the kernel wants them. */
+static float gemv_one(const fl_kernel_table *k, fl_type t, int64_t n, const void *w,
+                      const void *act) {
+    const fl_gemv_kernel *g = &k->gemv[t];
+    float out;
+    if (g->rows == NULL) {
+        k->dot[t](n, w, act, 0, 1, &out);
+        return out;
+    }
+    void *arranged = NULL;
+    if (g->arrange) {
+        arranged = malloc(g->act_bytes(n));
+        assert_non_null(arranged);
+        g->arrange(act, arranged, n);
+    }
+    g->rows(n, w, 0, 1, arranged ? arranged : act, &out);
+    free(arranged);
+    return out;
+}
+
+/* Generation kernels on ROWS rows at once (full row batches and single rows), on widths that
+ * end in a partial group of blocks: exactly the scalar dot products when the float side is
+ * exact, within 1e-5 of the magnitude on real data. */
+static void gemv_kernels_equal_scalar(void **state) {
+    (void)state;
+    enum { ROWS = 11, MAXK = 1024 };
+    static const int WIDTHS[] = {1024, 256, 224, 160, 96, 64, 32};
+    const fl_kernel_table *ref = fl_kernels_for(FL_SIMD_SCALAR);
+    float *wf = malloc(sizeof(float) * MAXK), *x = malloc(sizeof(float) * MAXK);
+    unsigned char *w = malloc((size_t)ROWS * MAXK * 2), *act = malloc(MAXK * 2);
+    unsigned char *arranged = malloc(MAXK * 16);
+    assert_true(wf && x && w && act && arranged);
+    uint64_t s = 4242;
+    int checked = 0;
+    for (int level = FL_SIMD_AVX2; level < FL_SIMD_COUNT; level++) {
+        const fl_kernel_table *k = fl_kernels_for((fl_simd)level);
+        if (k == NULL) continue;
+        for (int ti = 0; ti < N_WEIGHT_TYPES; ti++) {
+            fl_type t = WEIGHT_TYPES[ti];
+            const fl_gemv_kernel *g = &k->gemv[t];
+            if (g->rows == NULL) continue;
+            int64_t bs = fl_type_traits_of(t)->block_size;
+            for (size_t wi = 0; wi < sizeof WIDTHS / sizeof WIDTHS[0]; wi++) {
+                int64_t n = WIDTHS[wi];
+                if (n % bs) continue;
+                size_t rb = fl_row_bytes(t, n);
+                for (int exact = 0; exact < 2; exact++) {
+                    for (int i = 0; i < n; i++) x[i] = rng_uniform(&s) * 3.0f;
+                    for (int r = 0; r < ROWS; r++) {
+                        for (int i = 0; i < n; i++) wf[i] = rng_uniform(&s) * 0.1f;
+                        fl_quantize_row(t, wf, w + r * rb, n);
+                        if (exact) make_scales_exact(t, w + r * rb, n, &s);
+                    }
+                    if (exact)
+                        make_exact_activations(fl_act_kind_of(t), act, n, &s);
+                    else
+                        (fl_act_kind_of(t) == FL_ACT_Q8K ? ref->quantize_q8k
+                                                         : ref->quantize_q8a)(x, act, n);
+                    const void *a = act;
+                    if (g->arrange) {
+                        assert_true(g->act_bytes(n) <= MAXK * 16);
+                        g->arrange(act, arranged, n);
+                        a = arranged;
+                    }
+                    float got[ROWS];
+                    g->rows(n, w, rb, ROWS, a, got);
+                    for (int r = 0; r < ROWS; r++) {
+                        float want;
+                        ref->dot[t](n, w + r * rb, act, 0, 1, &want);
+                        double tol = 0;
+                        if (!exact) {
+                            float wd[MAXK];
+                            fl_dequantize(t, w + r * rb, wd, n);
+                            for (int i = 0; i < n; i++) tol += fabs((double)wd[i] * x[i]);
+                            tol *= 1e-5;
+                        }
+                        if (fabs((double)got[r] - want) > tol)
+                            fail_msg("%s %s n=%d row %d%s: %.9g != %.9g",
+                                     fl_simd_name((fl_simd)level), fl_type_traits_of(t)->name,
+                                     (int)n, r, exact ? " (exact)" : "", got[r], want);
+                    }
+                    checked++;
+                }
+            }
+        }
+    }
+    free(wf);
+    free(x);
+    free(w);
+    free(act);
+    free(arranged);
+    if (checked == 0) skip(); /* no generation kernels on this CPU */
+}
+
 /* fl_matmul with any pool size and token count gives exactly the per-element dot products of
- * the active kernels, and stays close to the float product. */
+ * the active kernels (the generation kernels' for one token), and stays close to the float
+ * product. */
 static void matmul_tiles_and_threads_are_exact(void **state) {
     (void)state;
     enum { ROWS = 75, K = 512, MAXTOK = 70 };
@@ -241,7 +337,10 @@ static void matmul_tiles_and_threads_are_exact(void **state) {
                 for (int tok = 0; tok < n_tok; tok++)
                     for (int r = 0; r < ROWS; r++) {
                         float want;
-                        k->dot[t](K, w + r * rb, (const char *)a + tok * as, as, 1, &want);
+                        if (n_tok == 1)
+                            want = gemv_one(k, t, K, w + r * rb, a);
+                        else
+                            k->dot[t](K, w + r * rb, (const char *)a + tok * as, as, 1, &want);
                         float got = y[tok * ROWS + r];
                         double exact = 0, mag = 0;
                         for (int i = 0; i < K; i++) {
@@ -268,6 +367,52 @@ static void matmul_tiles_and_threads_are_exact(void **state) {
     free(y);
     free(w);
     free(act);
+}
+
+/* fl_matmul_multi equals fl_matmul on each matrix, with formats of both activation kinds mixed
+ * in one call, for one token and for several. */
+static void matmul_multi_equals_separate_products(void **state) {
+    (void)state;
+    enum { K = 512, NTOK = 3 };
+    static const fl_type TYPES[] = {FL_TYPE_Q5_0, FL_TYPE_Q8_0, FL_TYPE_Q4_K, FL_TYPE_F16};
+    static const int ROWS[] = {37, 64, 5, 19};
+    enum { PARTS = sizeof TYPES / sizeof TYPES[0] };
+    float *wf = malloc(sizeof(float) * K), *x = malloc(sizeof(float) * NTOK * K);
+    unsigned char *w[PARTS];
+    float *y[PARTS], *want[PARTS];
+    fl_tensor wt[PARTS];
+    const fl_tensor *ws[PARTS];
+    uint64_t s = 5150;
+    for (int i = 0; i < NTOK * K; i++) x[i] = rng_uniform(&s);
+    for (int p = 0; p < PARTS; p++) {
+        size_t rb = fl_row_bytes(TYPES[p], K);
+        w[p] = malloc(rb * ROWS[p]);
+        y[p] = malloc(sizeof(float) * NTOK * ROWS[p]);
+        want[p] = malloc(sizeof(float) * NTOK * ROWS[p]);
+        assert_true(w[p] && y[p] && want[p]);
+        for (int r = 0; r < ROWS[p]; r++) {
+            for (int i = 0; i < K; i++) wf[i] = rng_uniform(&s) * 0.1f;
+            fl_quantize_row(TYPES[p], wf, w[p] + r * rb, K);
+        }
+        wt[p] = (fl_tensor){.type = TYPES[p], .n_dims = 2, .ne = {K, ROWS[p], 1, 1}, .data = w[p]};
+        ws[p] = &wt[p];
+    }
+    fl_pool *pool = fl_pool_create(2);
+    assert_non_null(pool);
+    for (int n_tok = 1; n_tok <= NTOK; n_tok += NTOK - 1) {
+        for (int p = 0; p < PARTS; p++) fl_matmul(ws[p], x, n_tok, want[p], NULL);
+        fl_matmul_multi(ws, PARTS, x, n_tok, y, pool);
+        for (int p = 0; p < PARTS; p++)
+            assert_memory_equal(y[p], want[p], sizeof(float) * n_tok * ROWS[p]);
+    }
+    fl_pool_free(pool);
+    for (int p = 0; p < PARTS; p++) {
+        free(w[p]);
+        free(y[p]);
+        free(want[p]);
+    }
+    free(wf);
+    free(x);
 }
 
 static void dequantize_row_reads_the_right_row(void **state) {
@@ -323,7 +468,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(simd_dots_equal_scalar_exactly),
         cmocka_unit_test(simd_matches_scalar_on_real_data),
+        cmocka_unit_test(gemv_kernels_equal_scalar),
         cmocka_unit_test(matmul_tiles_and_threads_are_exact),
+        cmocka_unit_test(matmul_multi_equals_separate_products),
         cmocka_unit_test(dequantize_row_reads_the_right_row),
         cmocka_unit_test(pool_runs_every_share_once_when_oversubscribed),
         cmocka_unit_test(simd_env_caps_the_level),

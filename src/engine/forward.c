@@ -37,9 +37,9 @@ static void project_qkv(fluid_session *s, const fl_layer *L, int n, fl_pool *poo
         fl_matmul(L->wqkv, s->xb, n, s->fused, pool);
         split_qkv(s, n);
     } else {
-        fl_matmul(L->wq, s->xb, n, s->q, pool);
-        fl_matmul(L->wk, s->xb, n, s->k, pool);
-        fl_matmul(L->wv, s->xb, n, s->v, pool);
+        const fl_tensor *ws[3] = {L->wq, L->wk, L->wv};
+        float *ys[3] = {s->q, s->k, s->v};
+        fl_matmul_multi(ws, 3, s->xb, n, ys, pool);
     }
     add_bias(s->q, L->bq, n, fl_hp_q_dim(hp));
     add_bias(s->k, L->bk, n, fl_hp_kv_dim(hp));
@@ -133,8 +133,9 @@ static void ffn_block(fluid_session *s, int il, int n, fl_pool *pool) {
             fl_swiglu(row(s->ffn, t, ff), gu, gu + ff, ff);
         }
     } else {
-        fl_matmul(L->w_gate, s->xb, n, s->ffn, pool);
-        fl_matmul(L->w_up, s->xb, n, s->fused, pool);
+        const fl_tensor *ws[2] = {L->w_gate, L->w_up};
+        float *ys[2] = {s->ffn, s->fused};
+        fl_matmul_multi(ws, 2, s->xb, n, ys, pool);
         fl_swiglu(s->ffn, s->ffn, s->fused, n * ff);
     }
     fl_matmul(L->w_down, s->ffn, n, s->xb, pool);

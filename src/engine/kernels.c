@@ -1,8 +1,10 @@
 /* fl_matmul: activations converted once per call (8-bit blocks for quantized weights), then
  * weight rows dotted with them on every pool thread. One token (generation) streams each
- * weight row once, split in row chunks handed out dynamically; several tokens (prompts) are
- * cut into tiles of rows x tokens so a weight chunk stays in cache while it meets every token
- * of the tile, and each row is decoded once for up to FL_DOT_MAX_TOK tokens. */
+ * weight row once through the instruction set's generation kernels, several rows per call,
+ * in contiguous row chunks handed out dynamically (fl_matmul_multi does this for several
+ * matrices in one pool run); several tokens (prompts) are cut into tiles of rows x tokens so a
+ * weight chunk stays in cache while it meets every token of the tile, and each row is decoded
+ * once for up to FL_DOT_MAX_TOK tokens. */
 #include "engine/kernels.h"
 
 #include <pthread.h>
@@ -17,8 +19,10 @@ static fl_kernel_table g_tables[FL_SIMD_COUNT]; /* merged tables, built once */
 static pthread_once_t g_tables_once = PTHREAD_ONCE_INIT;
 
 static void overlay(fl_kernel_table *dst, const fl_kernel_table *src) {
-    for (int t = 0; t < FL_TYPE_COUNT; t++)
+    for (int t = 0; t < FL_TYPE_COUNT; t++) {
         if (src->dot[t]) dst->dot[t] = src->dot[t];
+        if (src->gemv[t].rows) dst->gemv[t] = src->gemv[t];
+    }
     if (src->quantize_q8a) dst->quantize_q8a = src->quantize_q8a;
     if (src->quantize_q8k) dst->quantize_q8k = src->quantize_q8k;
 }
@@ -170,6 +174,145 @@ static void run_tokens(matmul_task *t, const float *x, int n, float *y, char *bu
     fl_pool_run(pool, matmul_worker, t);
 }
 
+/* ---- generation: one token, one or several matrices ------------------------------------------ */
+
+typedef struct gemv_part {
+    fl_gemv_rows_fn rows; /* NULL: dot with one token, row by row */
+    fl_dot_fn dot;
+    const char *w;
+    size_t w_stride;
+    int64_t n_rows;
+    const void *act;
+    float *y;
+    long row_chunk;
+    long first_unit; /* the part's work units are [first_unit, next part's first_unit) */
+} gemv_part;
+
+typedef struct gemv_task {
+    gemv_part part[FL_MATMUL_MAX_PARTS];
+    int n_parts;
+    int64_t cols;
+    long n_units;
+    atomic_long next_unit;
+} gemv_task;
+
+static void gemv_run_rows(const gemv_part *p, int64_t cols, long r0, long r1) {
+    const char *w = p->w + (size_t)r0 * p->w_stride;
+    if (p->rows) {
+        p->rows(cols, w, p->w_stride, r1 - r0, p->act, p->y + r0);
+        return;
+    }
+    for (long r = r0; r < r1; r++, w += p->w_stride) p->dot(cols, w, p->act, 0, 1, p->y + r);
+}
+
+static void gemv_worker(void *ctx, int ith, int nth) {
+    (void)ith;
+    (void)nth;
+    gemv_task *t = ctx;
+    for (;;) {
+        long u = atomic_fetch_add_explicit(&t->next_unit, 1, memory_order_relaxed);
+        if (u >= t->n_units) return;
+        int i = t->n_parts - 1;
+        while (t->part[i].first_unit > u) i--;
+        const gemv_part *p = &t->part[i];
+        long r0 = (u - p->first_unit) * p->row_chunk;
+        long r1 = r0 + p->row_chunk < p->n_rows ? r0 + p->row_chunk : (long)p->n_rows;
+        gemv_run_rows(p, t->cols, r0, r1);
+    }
+}
+
+enum {
+    GEMV_ROW_ALIGN = 16,            /* chunks hold whole batches of the kernels' rows */
+    GEMV_SCRATCH_STACK = 48 * 1024, /* converted activations of most models fit here */
+};
+
+/* Cuts every part into contiguous row chunks of about the same byte count, UNITS_PER_THREAD
+ * chunks per thread in all (a thread slowed by another process does not hold the rest up). */
+static void gemv_plan(gemv_task *t, int nth) {
+    size_t total = 0;
+    for (int i = 0; i < t->n_parts; i++) total += t->part[i].w_stride * (size_t)t->part[i].n_rows;
+    size_t chunk_bytes = total / ((size_t)nth * UNITS_PER_THREAD) + 1;
+    long units = 0;
+    for (int i = 0; i < t->n_parts; i++) {
+        gemv_part *p = &t->part[i];
+        long rows = (long)(chunk_bytes / p->w_stride) + 1;
+        rows = (rows + GEMV_ROW_ALIGN - 1) / GEMV_ROW_ALIGN * GEMV_ROW_ALIGN;
+        p->row_chunk = rows;
+        p->first_unit = units;
+        units += (long)((p->n_rows + rows - 1) / rows);
+    }
+    t->n_units = units;
+    atomic_store(&t->next_unit, 0);
+}
+
+/* Bytes of scratch the activations of part i need (converted, then maybe arranged). */
+static size_t gemv_scratch_bytes(const fl_kernel_table *k, fl_type type, int64_t cols) {
+    if (fl_act_kind_of(type) == FL_ACT_F32) return 0;
+    size_t bytes = fl_act_row_bytes(type, cols);
+    if (k->gemv[type].rows && k->gemv[type].arrange) bytes += k->gemv[type].act_bytes(cols);
+    return (bytes + 63) / 64 * 64;
+}
+
+/* The activations part `type` reads: x itself, or its conversion into scratch (an earlier
+ * part's conversion when it needs the same). Returns the scratch bytes used. */
+static size_t gemv_prepare(const fl_kernel_table *k, gemv_task *t, const fl_type *types, int i,
+                           const float *x, char *scratch) {
+    fl_type type = types[i];
+    fl_act_kind kind = fl_act_kind_of(type);
+    if (kind == FL_ACT_F32) {
+        t->part[i].act = x;
+        return 0;
+    }
+    fl_gemv_arrange_fn arrange = k->gemv[type].rows ? k->gemv[type].arrange : NULL;
+    for (int j = 0; j < i; j++) {
+        fl_gemv_arrange_fn other = k->gemv[types[j]].rows ? k->gemv[types[j]].arrange : NULL;
+        if (fl_act_kind_of(types[j]) == kind && other == arrange) {
+            t->part[i].act = t->part[j].act;
+            return 0;
+        }
+    }
+    (kind == FL_ACT_Q8K ? k->quantize_q8k : k->quantize_q8a)(x, scratch, t->cols);
+    t->part[i].act = scratch;
+    if (arrange) {
+        char *dst = scratch + fl_act_row_bytes(type, t->cols);
+        arrange(scratch, dst, t->cols);
+        t->part[i].act = dst;
+    }
+    return gemv_scratch_bytes(k, type, t->cols);
+}
+
+/* One token against n_w supported matrices of width cols; false when scratch memory for the
+ * activations cannot be had. */
+static bool gemv_run(const fl_tensor *const *ws, int n_w, const float *x, float *const *ys,
+                     fl_pool *pool) {
+    const fl_kernel_table *k = fl_kernels_for(fl_simd_active());
+    gemv_task t = {.n_parts = n_w, .cols = ws[0]->ne[0]};
+    fl_type types[FL_MATMUL_MAX_PARTS];
+    size_t need = 0;
+    for (int i = 0; i < n_w; i++) {
+        types[i] = ws[i]->type;
+        need += gemv_scratch_bytes(k, types[i], t.cols);
+    }
+    _Alignas(64) char stack_buf[GEMV_SCRATCH_STACK];
+    char *scratch = need <= sizeof stack_buf ? stack_buf : malloc(need);
+    if (scratch == NULL) return false;
+    size_t used = 0;
+    for (int i = 0; i < n_w; i++) {
+        gemv_part *p = &t.part[i];
+        p->rows = k->gemv[types[i]].rows;
+        p->dot = k->dot[types[i]];
+        p->w = ws[i]->data;
+        p->w_stride = fl_row_bytes(types[i], t.cols);
+        p->n_rows = ws[i]->ne[1];
+        p->y = ys[i];
+        used += gemv_prepare(k, &t, types, i, x, scratch + used);
+    }
+    gemv_plan(&t, fl_pool_size(pool));
+    fl_pool_run(pool, gemv_worker, &t);
+    if (scratch != stack_buf) free(scratch);
+    return true;
+}
+
 /* Last resort when no activation buffer can be had: dequantize each weight row piecewise and
  * use float dot products. Slow but needs only the stack. */
 static void matmul_dequantized(const fl_tensor *w, const float *x, int n_tok, float *y) {
@@ -201,6 +344,7 @@ void fl_matmul(const fl_tensor *w, const float *x, int n_tok, float *y, fl_pool 
         memset(y, 0, sizeof(float) * (size_t)n_tok * (size_t)rows);
         return;
     }
+    if (n_tok == 1 && gemv_run(&w, 1, x, &y, pool)) return;
     if (n_tok >= FL_GEMM_MIN_TOK && fl_gemm(w, x, n_tok, y, pool)) return; /* prompts: gemm.c */
     const fl_kernel_table *k = fl_kernels_for(fl_simd_active());
     matmul_task task = {
@@ -237,4 +381,14 @@ void fl_matmul(const fl_tensor *w, const float *x, int n_tok, float *y, fl_pool 
         run_tokens(&task, x + (size_t)t0 * (size_t)cols, n, y + (size_t)t0 * (size_t)rows,
                    stack_buf, pool);
     }
+}
+
+void fl_matmul_multi(const fl_tensor *const *ws, int n_w, const float *x, int n_tok,
+                     float *const *ys, fl_pool *pool) {
+    bool together = n_tok == 1 && n_w <= FL_MATMUL_MAX_PARTS;
+    for (int i = 0; i < n_w && together; i++)
+        together = ws[i]->ne[0] == ws[0]->ne[0] && ws[i]->ne[1] > 0 &&
+                   fl_kernels_support(ws[i]->type) && fl_row_bytes(ws[i]->type, ws[i]->ne[0]) > 0;
+    if (together && n_w > 0 && gemv_run(ws, n_w, x, ys, pool)) return;
+    for (int i = 0; i < n_w; i++) fl_matmul(ws[i], x, n_tok, ys[i], pool);
 }

@@ -14,6 +14,14 @@ bool fl_kernels_support(fl_type type);
  * X holds n_tok rows of `cols` floats, Y receives n_tok rows of `rows` floats. */
 void fl_matmul(const fl_tensor *w, const float *x, int n_tok, float *y, fl_pool *pool);
 
+/* Products of one set of activation rows with several matrices of the same width (q, k and v;
+ * gate and up): ys[i] receives n_tok rows of ws[i]->ne[1] floats. For one token the
+ * activations are converted once per format and all the matrices' rows share one pool run;
+ * the results equal those of fl_matmul on each matrix. At most FL_MATMUL_MAX_PARTS matrices. */
+enum { FL_MATMUL_MAX_PARTS = 4 };
+void fl_matmul_multi(const fl_tensor *const *ws, int n_w, const float *x, int n_tok,
+                     float *const *ys, fl_pool *pool);
+
 /* Converts row `row` of matrix `w` to floats (dst holds w->ne[0] floats). Used for embedding
  * look-ups. */
 void fl_dequantize_row(const fl_tensor *w, int64_t row, float *dst);

@@ -9,6 +9,9 @@
 #include "engine/kernels_x86.h"
 
 #define Z_INLINE static inline __attribute__((always_inline))
+#define G_INLINE Z_INLINE
+/* Row loops: unrolled, so that each row keeps its accumulators in registers. */
+#define G_UNROLL _Pragma("GCC unroll 4")
 
 Z_INLINE float z_hsum(__m512 v) {
     return _mm512_reduce_add_ps(v);
@@ -252,6 +255,326 @@ Z_INLINE void z_q8_0(int64_t n, const void *w, const void *a, size_t s, int nt, 
     z_legacy_dot(FL_TYPE_Q8_0, n, w, a, s, nt, o);
 }
 
+/* ---- generation: one activation row against many weight rows --------------------------------
+ *
+ * ROW_BATCH weight rows at a time share every activation load; integer sums stay in vector
+ * lanes per block and are scaled once per group of blocks; horizontal sums wait for the end of
+ * a row. A row's arithmetic is the same whatever batch it is computed in. */
+
+enum { GROUP_BLOCKS = 4, ROW_BATCH = 4 };
+
+/* 32-element formats: a group is four consecutive blocks (128 elements). Their activations are
+ * rearranged once per product so that the four blocks' packed nibbles, loaded as one register
+ * and masked, line up with them without any shuffle: block k owns bytes 16k..16k+15 of `lo`
+ * (its elements 0..15) and of `hi` (elements 16..31), hence int32 lanes 4k..4k+3 of a dpbusd.
+ * Weight codes are unsigned (Q8_0: the weight + 128); the format's offset comes back as
+ * -offset x sum(a) per block, the starting value of the integer accumulator. */
+typedef struct g_act_group {
+    int8_t lo[64];
+    int8_t hi[64];
+    int32_t nsum[16]; /* lane 4k: minus the sum of block k's integers; other lanes 0 */
+    float d[16];      /* lanes 4k..4k+3: block k's scale */
+    float dsum[16];   /* lane 4k: scale x sum of block k (the formats with a min); others 0 */
+} g_act_group;
+
+static size_t g_legacy_act_bytes(int64_t n) {
+    int64_t nb = n / FL_QK;
+    return (size_t)((nb + GROUP_BLOCKS - 1) / GROUP_BLOCKS) * sizeof(g_act_group);
+}
+
+/* A last group with fewer than four blocks is padded with zero activations. */
+static void g_legacy_arrange(const void *act, void *dst, int64_t n) {
+    const fl_block_q8a *a = act;
+    g_act_group *g = dst;
+    int64_t nb = n / FL_QK;
+    for (int64_t b = 0; b < nb; b += GROUP_BLOCKS, g++) {
+        memset(g, 0, sizeof *g);
+        for (int k = 0; k < GROUP_BLOCKS && b + k < nb; k++) {
+            const fl_block_q8a *blk = &a[b + k];
+            memcpy(g->lo + 16 * k, blk->qs, 16);
+            memcpy(g->hi + 16 * k, blk->qs + 16, 16);
+            g->nsum[4 * k] = -blk->sum;
+            for (int i = 0; i < 4; i++) g->d[4 * k + i] = blk->d;
+            g->dsum[4 * k] = blk->d * (float)blk->sum;
+        }
+    }
+}
+
+/* Where a legacy format keeps its fields (byte offsets in a block; -1 = absent). */
+typedef struct g_format {
+    int bb;     /* block bytes */
+    int qs;     /* the codes */
+    int qh;     /* fifth bits */
+    int m;      /* the min */
+    int shift;  /* log2 of the code offset; -1 for the formats with a min */
+    bool bytes; /* Q8_0: one signed byte per weight */
+} g_format;
+
+G_INLINE g_format g_format_of(fl_type type) {
+    switch (type) {
+    case FL_TYPE_Q4_0:
+        return (g_format){18, 2, -1, -1, 3, false};
+    case FL_TYPE_Q4_1:
+        return (g_format){20, 4, -1, 2, -1, false};
+    case FL_TYPE_Q5_0:
+        return (g_format){22, 6, 2, -1, 4, false};
+    case FL_TYPE_Q5_1:
+        return (g_format){24, 8, 4, 2, -1, false};
+    default: /* Q8_0 */
+        return (g_format){34, 2, -1, -1, 7, true};
+    }
+}
+
+/* A group's 16-bit fields are picked by one two-source word permute from window A (the 64
+ * bytes from block 0) and window B (the bytes from block 2, up to the group's end). Word index
+ * of the field `field` bytes into block k: */
+static short g_window_word(int bb, int k, int field) {
+    return k < 2 ? (short)((k * bb + field) / 2) : (short)(32 + ((k - 2) * bb + field) / 2);
+}
+
+/* Word permutes of a format: d[] and m[] give [f0 x4, f1 x4, f2 x4, f3 x4] in words 0..15
+ * (the field of each block once per int32 lane it owns); qh gives the low halves of the four
+ * blocks' fifth-bit words, then their high halves, in words 0..7. */
+typedef struct g_permutes {
+    __m512i d, m, qh;
+} g_permutes;
+
+static g_permutes g_permutes_of(g_format f) {
+    short d[32] = {0}, m[32] = {0}, qh[32] = {0};
+    for (int j = 0; j < 16; j++) {
+        d[j] = g_window_word(f.bb, j / 4, 0);
+        if (f.m >= 0) m[j] = g_window_word(f.bb, j / 4, f.m);
+    }
+    for (int k = 0; k < 4 && f.qh >= 0; k++) {
+        qh[k] = g_window_word(f.bb, k, f.qh);
+        qh[4 + k] = g_window_word(f.bb, k, f.qh + 2);
+    }
+    g_permutes p;
+    p.d = _mm512_loadu_si512(d);
+    p.m = _mm512_loadu_si512(m);
+    p.qh = _mm512_loadu_si512(qh);
+    return p;
+}
+
+/* The first `count` of the 64 bytes at p, the others zero; nothing past them is read. */
+G_INLINE __m512i g_load_upto(const uint8_t *p, int count) {
+    if (count >= 64) return _mm512_loadu_si512(p);
+    if (count <= 0) return _mm512_setzero_si512();
+    return _mm512_maskz_loadu_epi8(~0ULL >> (64 - count), p);
+}
+
+/* 16 bytes at p + k * bb for the blocks k < nblk, in 128-bit lane k (missing blocks: zero). */
+G_INLINE __m512i g_pieces(const uint8_t *p, int bb, int nblk) {
+    __m512i v = _mm512_zextsi128_si512(_mm_loadu_si128((const __m128i *)p));
+    if (nblk > 1) v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + bb)), 1);
+    if (nblk > 2) v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 2 * bb)), 2);
+    if (nblk > 3) v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 3 * bb)), 3);
+    return v;
+}
+
+/* The activations of one group, as registers shared by every row. */
+typedef struct g_act_regs {
+    __m512i lo, hi, base;
+    __m512 d, dsum;
+} g_act_regs;
+
+G_INLINE g_act_regs g_act_load(g_format f, const g_act_group *a) {
+    g_act_regs r;
+    r.lo = _mm512_loadu_si512(a->lo);
+    r.hi = _mm512_loadu_si512(a->hi);
+    __m512i nsum = _mm512_loadu_si512(a->nsum);
+    r.base = f.shift >= 0 ? _mm512_slli_epi32(nsum, (unsigned)f.shift) : _mm512_setzero_si512();
+    r.d = _mm512_loadu_ps(a->d);
+    r.dsum = _mm512_loadu_ps(a->dsum);
+    return r;
+}
+
+/* One row's group of nblk (<= 4) blocks at blk, added into acc (scaled sums) and accm (mins). */
+G_INLINE void g_legacy_group(g_format f, const g_permutes *p, const uint8_t *blk, int nblk,
+                             const g_act_regs *a, __m512 *acc, __m512 *accm) {
+    const int nbytes = nblk * f.bb;
+    __m512i wa = g_load_upto(blk, nbytes), wb = g_load_upto(blk + 2 * f.bb, nbytes - 2 * f.bb);
+    __m512i lo, hi;
+    if (f.bytes) {
+        const __m512i flip = _mm512_set1_epi8((char)0x80);
+        lo = _mm512_xor_si512(g_pieces(blk + f.qs, f.bb, nblk), flip);
+        hi = _mm512_xor_si512(g_pieces(blk + f.qs + 16, f.bb, nblk), flip);
+    } else {
+        const __m512i low4 = _mm512_set1_epi8(15);
+        __m512i q = g_pieces(blk + f.qs, f.bb, nblk);
+        lo = _mm512_and_si512(q, low4);
+        hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+        if (f.qh >= 0) {
+            __m128i h = _mm512_castsi512_si128(_mm512_permutex2var_epi16(wa, p->qh, wb));
+            const __m512i sixteen = _mm512_set1_epi8(16);
+            lo = _mm512_mask_add_epi8(lo, (__mmask64)_mm_cvtsi128_si64(h), lo, sixteen);
+            hi = _mm512_mask_add_epi8(hi, (__mmask64)_mm_extract_epi64(h, 1), hi, sixteen);
+        }
+    }
+    __m512i s = _mm512_dpbusd_epi32(a->base, lo, a->lo);
+    s = _mm512_dpbusd_epi32(s, hi, a->hi);
+    __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(wa, p->d, wb)));
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, a->d), *acc);
+    if (f.m >= 0) {
+        __m512 mw =
+            _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(wa, p->m, wb)));
+        *accm = _mm512_fmadd_ps(mw, a->dsum, *accm);
+    }
+}
+
+/* nr (<= ROW_BATCH) rows, stride bytes apart, against the arranged activations. */
+G_INLINE void g_legacy_batch(g_format f, const g_permutes *p, int64_t nb, const uint8_t *w,
+                             size_t stride, int nr, const g_act_group *act, float *out) {
+    __m512 acc[ROW_BATCH], accm[ROW_BATCH];
+    for (int r = 0; r < nr; r++) acc[r] = accm[r] = _mm512_setzero_ps();
+    int64_t g = 0;
+    for (; (g + 1) * GROUP_BLOCKS <= nb; g++) {
+        g_act_regs a = g_act_load(f, act + g);
+        const uint8_t *blk = w + (size_t)g * GROUP_BLOCKS * (size_t)f.bb;
+        G_UNROLL
+        for (int r = 0; r < nr; r++)
+            g_legacy_group(f, p, blk + (size_t)r * stride, GROUP_BLOCKS, &a, &acc[r], &accm[r]);
+    }
+    if (g * GROUP_BLOCKS < nb) { /* a last, partial group */
+        g_act_regs a = g_act_load(f, act + g);
+        const uint8_t *blk = w + (size_t)g * GROUP_BLOCKS * (size_t)f.bb;
+        G_UNROLL
+        for (int r = 0; r < nr; r++)
+            g_legacy_group(f, p, blk + (size_t)r * stride, (int)(nb - g * GROUP_BLOCKS), &a,
+                           &acc[r], &accm[r]);
+    }
+    for (int r = 0; r < nr; r++) out[r] = z_hsum(acc[r]) + z_hsum(accm[r]);
+}
+
+G_INLINE void g_legacy_rows(fl_type type, int64_t n, const void *w, size_t stride, int64_t nrows,
+                            const void *act, float *out) {
+    const g_format f = g_format_of(type);
+    const g_permutes p = g_permutes_of(f);
+    int64_t r = 0;
+    for (; r + ROW_BATCH <= nrows; r += ROW_BATCH)
+        g_legacy_batch(f, &p, n / FL_QK, (const uint8_t *)w + (size_t)r * stride, stride, ROW_BATCH,
+                       act, out + r);
+    for (; r < nrows; r++)
+        g_legacy_batch(f, &p, n / FL_QK, (const uint8_t *)w + (size_t)r * stride, stride, 1, act,
+                       out + r);
+}
+
+/* K-quants read the standard q8_k activations, 64 elements per step; the sub-block scales
+ * enter through dpwssd on the maddubs pairs. */
+
+/* vpshufb controls that spread 16-bit scale j over 128-bit lanes 0-1 and j+1 over lanes 2-3
+ * of a register holding the eight scales in every 128-bit lane. */
+G_INLINE __m512i g_pair_pick(int j) {
+    return _mm512_inserti64x4(_mm512_set1_epi16((short)(0x0100 + 0x0202 * j)),
+                              _mm256_set1_epi16((short)(0x0100 + 0x0202 * (j + 1))), 1);
+}
+
+G_INLINE void g_q4_k_batch(int64_t nsb, const uint8_t *w, size_t stride, int nr,
+                           const fl_block_q8_k *act, float *out) {
+    const __m512i shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+    const __m512i low4 = _mm512_set1_epi8(15);
+    __m512 acc[ROW_BATCH];
+    __m256 accm[ROW_BATCH];
+    for (int r = 0; r < nr; r++) {
+        acc[r] = _mm512_setzero_ps();
+        accm[r] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nsb; b++) {
+        const fl_block_q8_k *a = act + b;
+        __m512i av[4];
+        for (int c = 0; c < 4; c++) av[c] = _mm512_loadu_si512(a->qs + 64 * c);
+        const __m256i bsums = x86_load(a->bsums);
+        G_UNROLL
+        for (int r = 0; r < nr; r++) {
+            const fl_block_q4_k *blk = (const fl_block_q4_k *)(w + (size_t)r * stride) + b;
+            uint64_t sc8, m8;
+            x86_k4_unpack(blk->scales, &sc8, &m8);
+            const __m512i sc =
+                _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
+            __m512i sumi = _mm512_setzero_si512();
+            for (int c = 0; c < 4; c++) {
+                __m512i q = _mm512_broadcast_i64x4(x86_load(blk->qs + 32 * c));
+                __m512i codes = _mm512_and_si512(_mm512_srlv_epi16(q, shift), low4);
+                sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(codes, av[c]),
+                                           _mm512_shuffle_epi8(sc, g_pair_pick(2 * c)));
+            }
+            __m256i summ = _mm256_madd_epi16(bsums, x86_mins16(m8));
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi),
+                                     _mm512_set1_ps(x86_f16(&blk->d) * a->d), acc[r]);
+            accm[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(summ),
+                                      _mm256_set1_ps(x86_f16(&blk->dmin) * a->d), accm[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++) out[r] = z_hsum(acc[r]) - x86_hsum(accm[r]);
+}
+
+/* int16 lane indices giving sub-blocks 4g .. 4g+3 eight lanes each (Q6_K scales). */
+G_INLINE __m512i g_q6_pick(int g) {
+    return _mm512_inserti64x4(
+        _mm512_castsi256_si512(
+            _mm256_set_m128i(_mm_set1_epi16((short)(4 * g + 1)), _mm_set1_epi16((short)(4 * g)))),
+        _mm256_set_m128i(_mm_set1_epi16((short)(4 * g + 3)), _mm_set1_epi16((short)(4 * g + 2))),
+        1);
+}
+
+G_INLINE void g_q6_k_batch(int64_t nsb, const uint8_t *w, size_t stride, int nr,
+                           const fl_block_q8_k *act, float *out) {
+    __m512 acc[ROW_BATCH];
+    for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nsb; b++) {
+        const fl_block_q8_k *a = act + b;
+        __m512i av[4];
+        for (int g = 0; g < 4; g++) av[g] = _mm512_loadu_si512(a->qs + 64 * g);
+        const __m256i bsums = x86_load(a->bsums);
+        G_UNROLL
+        for (int r = 0; r < nr; r++) {
+            const fl_block_q6_k *blk = (const fl_block_q6_k *)(w + (size_t)r * stride) + b;
+            __m512i codes[4];
+            z_q6_k_codes(blk, codes);
+            const __m256i sc16 =
+                _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)blk->scales));
+            const __m512i sc = _mm512_castsi256_si512(sc16);
+            __m512i sumi = _mm512_setzero_si512();
+            for (int g = 0; g < 4; g++)
+                sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(codes[g], av[g]),
+                                           _mm512_permutexvar_epi16(g_q6_pick(g), sc));
+            __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(bsums, sc16), 5);
+            sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(corr));
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi),
+                                     _mm512_set1_ps(x86_f16(&blk->d) * a->d), acc[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++) out[r] = z_hsum(acc[r]);
+}
+
+/* Row batches of ROW_BATCH, then single rows, through a K-quant batch kernel. */
+#define G_K_ROWS(name, batch)                                                                      \
+    static void name(int64_t n, const void *w, size_t stride, int64_t nrows, const void *act,      \
+                     float *out) {                                                                 \
+        int64_t r = 0;                                                                             \
+        for (; r + ROW_BATCH <= nrows; r += ROW_BATCH)                                             \
+            batch(n / FL_QK_K, (const uint8_t *)w + (size_t)r * stride, stride, ROW_BATCH, act,    \
+                  out + r);                                                                        \
+        for (; r < nrows; r++)                                                                     \
+            batch(n / FL_QK_K, (const uint8_t *)w + (size_t)r * stride, stride, 1, act, out + r);  \
+    }
+G_K_ROWS(g_gemv_q4_k, g_q4_k_batch)
+G_K_ROWS(g_gemv_q6_k, g_q6_k_batch)
+
+#define G_LEGACY_ROWS(name, type)                                                                  \
+    static void name(int64_t n, const void *w, size_t stride, int64_t nrows, const void *act,      \
+                     float *out) {                                                                 \
+        g_legacy_rows(type, n, w, stride, nrows, act, out);                                        \
+    }
+G_LEGACY_ROWS(g_gemv_q4_0, FL_TYPE_Q4_0)
+G_LEGACY_ROWS(g_gemv_q4_1, FL_TYPE_Q4_1)
+G_LEGACY_ROWS(g_gemv_q5_0, FL_TYPE_Q5_0)
+G_LEGACY_ROWS(g_gemv_q5_1, FL_TYPE_Q5_1)
+G_LEGACY_ROWS(g_gemv_q8_0, FL_TYPE_Q8_0)
+
+#define G_LEGACY_GEMV(fn)                                                                          \
+    { fn, g_legacy_arrange, g_legacy_act_bytes }
+
 X86_DOT_ENTRY(z_dot_q4_0, z_q4_0)
 X86_DOT_ENTRY(z_dot_q8_0, z_q8_0)
 X86_DOT_ENTRY(z_dot_q4_1, z_q4_1)
@@ -276,4 +599,14 @@ const fl_kernel_table fl_kernels_avx512_table = {
         },
     .quantize_q8a = x86_quantize_q8a,
     .quantize_q8k = x86_quantize_q8k,
+    .gemv =
+        {
+            [FL_TYPE_Q4_0] = G_LEGACY_GEMV(g_gemv_q4_0),
+            [FL_TYPE_Q4_1] = G_LEGACY_GEMV(g_gemv_q4_1),
+            [FL_TYPE_Q5_0] = G_LEGACY_GEMV(g_gemv_q5_0),
+            [FL_TYPE_Q5_1] = G_LEGACY_GEMV(g_gemv_q5_1),
+            [FL_TYPE_Q8_0] = G_LEGACY_GEMV(g_gemv_q8_0),
+            [FL_TYPE_Q4_K] = {g_gemv_q4_k, NULL, NULL},
+            [FL_TYPE_Q6_K] = {g_gemv_q6_k, NULL, NULL},
+        },
 };

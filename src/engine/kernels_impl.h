@@ -31,10 +31,28 @@ typedef void (*fl_dot_fn)(int64_t n, const void *w, const void *act, size_t act_
 /* Converts n floats (a multiple of the block size) to activation blocks. */
 typedef void (*fl_quantize_act_fn)(const float *x, void *dst, int64_t n);
 
+/* Generation (one token): one activation row against many weight rows.
+ *
+ * arrange (optional) rewrites a row of standard activation blocks (fl_block_q8a / q8_k) into
+ * the kernel's own layout of act_bytes(n) bytes, once per product; rows then computes
+ * out[r] = dot(weight row r, activations) for r < nrows, weight rows w_stride bytes apart. A
+ * row's result never depends on nrows or on where the row sits in the call (several rows are
+ * handled at once, sharing each activation load, but with the same arithmetic per row). */
+typedef size_t (*fl_gemv_act_bytes_fn)(int64_t n);
+typedef void (*fl_gemv_arrange_fn)(const void *act, void *dst, int64_t n);
+typedef void (*fl_gemv_rows_fn)(int64_t n, const void *w, size_t w_stride, int64_t nrows,
+                                const void *act, float *out);
+typedef struct fl_gemv_kernel {
+    fl_gemv_rows_fn rows;           /* NULL: fl_matmul uses dot with one token */
+    fl_gemv_arrange_fn arrange;     /* NULL: rows reads the standard activation blocks */
+    fl_gemv_act_bytes_fn act_bytes; /* with arrange */
+} fl_gemv_kernel;
+
 typedef struct fl_kernel_table {
     fl_dot_fn dot[FL_TYPE_COUNT]; /* NULL: not provided by this instruction set */
     fl_quantize_act_fn quantize_q8a;
     fl_quantize_act_fn quantize_q8k;
+    fl_gemv_kernel gemv[FL_TYPE_COUNT];
 } fl_kernel_table;
 
 /* The entries each instruction set provides (some may be NULL in the SIMD tables). */
