@@ -9,9 +9,10 @@
 #include "engine/kernels_x86.h"
 
 #define Z_INLINE static inline __attribute__((always_inline))
+/* Short fixed loops (rows of a batch, pieces of a block) are unrolled so that their values stay
+ * in registers and their constants are folded. */
+#define G_UNROLL _Pragma("GCC unroll 8")
 #define G_INLINE Z_INLINE
-/* Row loops: unrolled, so that each row keeps its accumulators in registers. */
-#define G_UNROLL _Pragma("GCC unroll 4")
 
 Z_INLINE float z_hsum(__m512 v) {
     return _mm512_reduce_add_ps(v);
@@ -154,6 +155,7 @@ Z_INLINE void z_k_affine_dot(bool five_bits, int64_t n, const void *wv, const vo
         const __m512i sc16 =
             _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
         __m512i codes[4], scale16[4]; /* codes[c]: elements 64c .. 64c+63 */
+        G_UNROLL
         for (int c = 0; c < 4; c++) {
             __m512i q = _mm512_broadcast_i64x4(x86_load(qs + 32 * c));
             codes[c] = _mm512_and_si512(_mm512_srlv_epi16(q, shift), _mm512_set1_epi8(15));
@@ -170,6 +172,7 @@ Z_INLINE void z_k_affine_dot(bool five_bits, int64_t n, const void *wv, const vo
         for (int t = 0; t < nt; t++) {
             const fl_block_q8_k *a = (const fl_block_q8_k *)fl_act_row(act, stride, t) + b;
             __m512i sumi = _mm512_setzero_si512();
+            G_UNROLL
             for (int c = 0; c < 4; c++)
                 sumi = _mm512_add_epi32(
                     sumi, z_dot_scaled(codes[c], _mm512_loadu_si512(a->qs + 64 * c), scale16[c]));
@@ -184,17 +187,20 @@ Z_INLINE void z_k_affine_dot(bool five_bits, int64_t n, const void *wv, const vo
 
 /* Q6_K: codes of elements 128h + 64k .. +63 from ql/qh, for h, k in {0, 1}. */
 Z_INLINE void z_q6_k_codes(const fl_block_q6_k *w, __m512i codes[4]) {
-    const __m512i low4 = _mm512_set1_epi8(15), two = _mm512_set1_epi8(3);
-    const __m512i shift_lo = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
-    const __m512i shift_hi = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
+    /* the two high bits of each code are shifted to bits 4-5 of its byte (16-bit shifts: bits
+     * that cross into the next byte land outside bits 4-5 and are masked off), then merged
+     * with the low nibble by one ternary-logic op: (low & 0x0f) | high */
+    const __m512i low4 = _mm512_set1_epi8(15), bits45 = _mm512_set1_epi8(0x30);
+    const __m512i up_lo = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i down_hi = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    G_UNROLL
     for (int h = 0; h < 2; h++) {
         __m512i ql = _mm512_loadu_si512(w->ql + 64 * h); /* [la | lb] */
         __m512i qh = _mm512_broadcast_i64x4(x86_load(w->qh + 32 * h));
-        __m512i h01 = _mm512_and_si512(_mm512_srlv_epi16(qh, shift_lo), two);
-        __m512i h23 = _mm512_and_si512(_mm512_srlv_epi16(qh, shift_hi), two);
-        codes[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, low4), _mm512_slli_epi16(h01, 4));
-        codes[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4),
-                                           _mm512_slli_epi16(h23, 4));
+        __m512i h01 = _mm512_and_si512(_mm512_sllv_epi16(qh, up_lo), bits45);
+        __m512i h23 = _mm512_and_si512(_mm512_srlv_epi16(qh, down_hi), bits45);
+        codes[2 * h] = _mm512_ternarylogic_epi32(ql, low4, h01, 0xEA);
+        codes[2 * h + 1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4), low4, h23, 0xEA);
     }
 }
 
@@ -210,6 +216,7 @@ Z_INLINE void z_q6_k_dot(int64_t n, const void *wv, const void *act, size_t stri
         /* int16 lanes of group g cover sub-blocks 4g .. 4g+3, 8 lanes each */
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w->scales));
         __m512i scales[4];
+        G_UNROLL
         for (int g = 0; g < 4; g++) {
             const __m512i idx = _mm512_inserti64x4(
                 _mm512_castsi256_si512(_mm256_set_m128i(_mm_set1_epi16((short)(4 * g + 1)),
@@ -222,6 +229,7 @@ Z_INLINE void z_q6_k_dot(int64_t n, const void *wv, const void *act, size_t stri
         for (int t = 0; t < nt; t++) {
             const fl_block_q8_k *a = (const fl_block_q8_k *)fl_act_row(act, stride, t) + b;
             __m512i sumi = _mm512_setzero_si512();
+            G_UNROLL
             for (int g = 0; g < 4; g++)
                 sumi = _mm512_add_epi32(
                     sumi, z_dot_scaled(codes[g], _mm512_loadu_si512(a->qs + 64 * g), scales[g]));
@@ -482,6 +490,7 @@ G_INLINE void g_q4_k_batch(int64_t nsb, const uint8_t *w, size_t stride, int nr,
     for (int64_t b = 0; b < nsb; b++) {
         const fl_block_q8_k *a = act + b;
         __m512i av[4];
+        G_UNROLL
         for (int c = 0; c < 4; c++) av[c] = _mm512_loadu_si512(a->qs + 64 * c);
         const __m256i bsums = x86_load(a->bsums);
         G_UNROLL
@@ -492,6 +501,7 @@ G_INLINE void g_q4_k_batch(int64_t nsb, const uint8_t *w, size_t stride, int nr,
             const __m512i sc =
                 _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
             __m512i sumi = _mm512_setzero_si512();
+            G_UNROLL
             for (int c = 0; c < 4; c++) {
                 __m512i q = _mm512_broadcast_i64x4(x86_load(blk->qs + 32 * c));
                 __m512i codes = _mm512_and_si512(_mm512_srlv_epi16(q, shift), low4);
@@ -524,6 +534,7 @@ G_INLINE void g_q6_k_batch(int64_t nsb, const uint8_t *w, size_t stride, int nr,
     for (int64_t b = 0; b < nsb; b++) {
         const fl_block_q8_k *a = act + b;
         __m512i av[4];
+        G_UNROLL
         for (int g = 0; g < 4; g++) av[g] = _mm512_loadu_si512(a->qs + 64 * g);
         const __m256i bsums = x86_load(a->bsums);
         G_UNROLL
@@ -535,6 +546,7 @@ G_INLINE void g_q6_k_batch(int64_t nsb, const uint8_t *w, size_t stride, int nr,
                 _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)blk->scales));
             const __m512i sc = _mm512_castsi256_si512(sc16);
             __m512i sumi = _mm512_setzero_si512();
+            G_UNROLL
             for (int g = 0; g < 4; g++)
                 sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(codes[g], av[g]),
                                            _mm512_permutexvar_epi16(g_q6_pick(g), sc));
