@@ -233,7 +233,8 @@ static void print_json(const options *o, const model_facts *f, const test_result
            r->n_prompt > 0 ? r->n_prompt : 1, r->threads);
     printf("    \"test\": \"%s%d\",\n    \"n_prompt\": %d,\n    \"n_gen\": %d,\n", r->kind,
            r->n_prompt + r->n_gen, r->n_prompt, r->n_gen);
-    printf("    \"weight_bytes_per_token\": %llu,\n", (unsigned long long)f->weight_bytes);
+    printf("    \"weight_bytes_per_token\": %llu,\n    \"kv_bytes_per_position\": %llu,\n",
+           (unsigned long long)f->weight_bytes, (unsigned long long)f->kv_bytes_per_pos);
     printf("    \"test_time\": \"%s\",\n    \"avg_ns\": %.0f,\n    \"stddev_ns\": %.0f,\n"
            "    \"avg_ts\": %.6f,\n    \"stddev_ts\": %.6f,\n    \"samples_ns\": ",
            when, ns.mean, ns.stddev, ts.mean, ts.stddev);
