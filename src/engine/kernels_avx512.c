@@ -53,33 +53,22 @@ Z_INLINE __m512i z_add_fifth(__m512i codes, const uint8_t *qh_a, const uint8_t *
     return _mm512_mask_add_epi8(codes, bits, codes, _mm512_set1_epi8(16));
 }
 
-/* Codes of blocks a and b (bb bytes apart): signed (code - offset) for the symmetric formats,
- * unsigned for the ones with a min. */
-Z_INLINE __m512i z_legacy_pair(fl_type type, const uint8_t *blk, size_t bb) {
-    const uint8_t *nb = blk + bb;
-    switch (type) {
-    case FL_TYPE_Q4_0:
-        return _mm512_sub_epi8(z_nibbles64(blk + 2, nb + 2), _mm512_set1_epi8(8));
-    case FL_TYPE_Q5_0:
-        return _mm512_sub_epi8(z_add_fifth(z_nibbles64(blk + 6, nb + 6), blk + 2, nb + 2),
-                               _mm512_set1_epi8(16));
-    case FL_TYPE_Q4_1:
-        return z_nibbles64(blk + 4, nb + 4);
-    case FL_TYPE_Q5_1:
-        return z_add_fifth(z_nibbles64(blk + 8, nb + 8), blk + 4, nb + 4);
-    default: /* Q8_0 */
-        return z_pair(blk + 2, nb + 2);
-    }
+/* Codes of two consecutive blocks: signed (code - offset) for the symmetric formats, unsigned
+ * for the ones with a min. */
+Z_INLINE __m512i z_legacy_pair(fl_type type, const uint8_t *blk) {
+    const x86_legacy_layout f = x86_legacy_layout_of(type);
+    const uint8_t *nb = blk + f.bb;
+    if (type == FL_TYPE_Q8_0) return z_pair(blk + f.qs, nb + f.qs);
+    __m512i codes = z_nibbles64(blk + f.qs, nb + f.qs);
+    if (f.qh >= 0) codes = z_add_fifth(codes, blk + f.qh, nb + f.qh);
+    return f.offset ? _mm512_sub_epi8(codes, _mm512_set1_epi8((char)f.offset)) : codes;
 }
 
 Z_INLINE void z_legacy_dot(fl_type type, int64_t n, const void *wv, const void *act, size_t stride,
                            int nt, float *out) {
-    const bool has_min = type == FL_TYPE_Q4_1 || type == FL_TYPE_Q5_1;
-    const size_t bb = type == FL_TYPE_Q4_0   ? sizeof(fl_block_q4_0)
-                      : type == FL_TYPE_Q5_0 ? sizeof(fl_block_q5_0)
-                      : type == FL_TYPE_Q4_1 ? sizeof(fl_block_q4_1)
-                      : type == FL_TYPE_Q5_1 ? sizeof(fl_block_q5_1)
-                                             : sizeof(fl_block_q8_0);
+    const x86_legacy_layout f = x86_legacy_layout_of(type);
+    const bool has_min = f.m >= 0;
+    const size_t bb = (size_t)f.bb;
     const int64_t nb = n / FL_QK;
     __m512 acc[FL_DOT_MAX_TOK];
     float mins[FL_DOT_MAX_TOK];
@@ -90,11 +79,12 @@ Z_INLINE void z_legacy_dot(fl_type type, int64_t n, const void *wv, const void *
     int64_t b = 0;
     for (; b + 2 <= nb; b += 2) {
         const uint8_t *blk = (const uint8_t *)wv + b * bb;
-        __m512i wq = z_legacy_pair(type, blk, bb);
+        __m512i wq = z_legacy_pair(type, blk);
         __m512i wu = has_min ? wq : _mm512_abs_epi8(wq);
         __mmask64 neg = has_min ? 0 : _mm512_movepi8_mask(wq);
         float d0 = x86_f16(blk), d1 = x86_f16(blk + bb);
-        float m0 = has_min ? x86_f16(blk + 2) : 0.0f, m1 = has_min ? x86_f16(blk + bb + 2) : 0.0f;
+        float m0 = has_min ? x86_f16(blk + f.m) : 0.0f,
+              m1 = has_min ? x86_f16(blk + bb + f.m) : 0.0f;
         for (int t = 0; t < nt; t++) {
             const fl_block_q8a *a = (const fl_block_q8a *)fl_act_row(act, stride, t) + b;
             __m512i av = z_pair(a[0].qs, a[1].qs);
@@ -138,19 +128,11 @@ Z_INLINE void z_k_affine_dot(bool five_bits, int64_t n, const void *wv, const vo
     }
     const __m512i shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
     for (int64_t b = 0; b < n / FL_QK_K; b++) {
-        const uint8_t *scales, *qs, *qh = NULL;
-        float d, dmin;
-        if (five_bits) {
-            const fl_block_q5_k *w = (const fl_block_q5_k *)wv + b;
-            d = x86_f16(&w->d), dmin = x86_f16(&w->dmin);
-            scales = w->scales, qs = w->qs, qh = w->qh;
-        } else {
-            const fl_block_q4_k *w = (const fl_block_q4_k *)wv + b;
-            d = x86_f16(&w->d), dmin = x86_f16(&w->dmin);
-            scales = w->scales, qs = w->qs;
-        }
+        const x86_k_affine k = x86_k_affine_block(five_bits, wv, b);
+        const float d = k.d, dmin = k.dmin;
+        const uint8_t *qs = k.qs, *qh = k.qh;
         uint64_t sc8, m8;
-        x86_k4_unpack(scales, &sc8, &m8);
+        x86_k4_unpack(k.scales, &sc8, &m8);
         const __m256i mins16 = x86_mins16(m8);
         const __m512i sc16 =
             _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
@@ -308,29 +290,18 @@ static void g_legacy_arrange(const void *act, void *dst, int64_t n) {
     }
 }
 
-/* Where a legacy format keeps its fields (byte offsets in a block; -1 = absent). */
+/* A legacy format as the generation kernels read it: its layout, and log2 of the offset
+ * subtracted from the unsigned codes (Q8_0's are its weights + 128); -1 with a min. */
 typedef struct g_format {
-    int bb;     /* block bytes */
-    int qs;     /* the codes */
-    int qh;     /* fifth bits */
-    int m;      /* the min */
-    int shift;  /* log2 of the code offset; -1 for the formats with a min */
-    bool bytes; /* Q8_0: one signed byte per weight */
+    x86_legacy_layout l;
+    int shift;
+    bool bytes; /* Q8_0: one byte per weight */
 } g_format;
 
 G_INLINE g_format g_format_of(fl_type type) {
-    switch (type) {
-    case FL_TYPE_Q4_0:
-        return (g_format){18, 2, -1, -1, 3, false};
-    case FL_TYPE_Q4_1:
-        return (g_format){20, 4, -1, 2, -1, false};
-    case FL_TYPE_Q5_0:
-        return (g_format){22, 6, 2, -1, 4, false};
-    case FL_TYPE_Q5_1:
-        return (g_format){24, 8, 4, 2, -1, false};
-    default: /* Q8_0 */
-        return (g_format){34, 2, -1, -1, 7, true};
-    }
+    const x86_legacy_layout l = x86_legacy_layout_of(type);
+    const int offset = type == FL_TYPE_Q8_0 ? 128 : l.offset;
+    return (g_format){l, offset ? __builtin_ctz((unsigned)offset) : -1, type == FL_TYPE_Q8_0};
 }
 
 /* A group's 16-bit fields are picked by one two-source word permute from window A (the 64
@@ -350,12 +321,12 @@ typedef struct g_permutes {
 static g_permutes g_permutes_of(g_format f) {
     short d[32] = {0}, m[32] = {0}, qh[32] = {0};
     for (int j = 0; j < 16; j++) {
-        d[j] = g_window_word(f.bb, j / 4, 0);
-        if (f.m >= 0) m[j] = g_window_word(f.bb, j / 4, f.m);
+        d[j] = g_window_word(f.l.bb, j / 4, 0);
+        if (f.l.m >= 0) m[j] = g_window_word(f.l.bb, j / 4, f.l.m);
     }
-    for (int k = 0; k < 4 && f.qh >= 0; k++) {
-        qh[k] = g_window_word(f.bb, k, f.qh);
-        qh[4 + k] = g_window_word(f.bb, k, f.qh + 2);
+    for (int k = 0; k < 4 && f.l.qh >= 0; k++) {
+        qh[k] = g_window_word(f.l.bb, k, f.l.qh);
+        qh[4 + k] = g_window_word(f.l.bb, k, f.l.qh + 2);
     }
     g_permutes p;
     p.d = _mm512_loadu_si512(d);
@@ -400,19 +371,19 @@ G_INLINE g_act_regs g_act_load(g_format f, const g_act_group *a) {
 /* One row's group of nblk (<= 4) blocks at blk, added into acc (scaled sums) and accm (mins). */
 G_INLINE void g_legacy_group(g_format f, const g_permutes *p, const uint8_t *blk, int nblk,
                              const g_act_regs *a, __m512 *acc, __m512 *accm) {
-    const int nbytes = nblk * f.bb;
-    __m512i wa = g_load_upto(blk, nbytes), wb = g_load_upto(blk + 2 * f.bb, nbytes - 2 * f.bb);
+    const int nbytes = nblk * f.l.bb;
+    __m512i wa = g_load_upto(blk, nbytes), wb = g_load_upto(blk + 2 * f.l.bb, nbytes - 2 * f.l.bb);
     __m512i lo, hi;
     if (f.bytes) {
         const __m512i flip = _mm512_set1_epi8((char)0x80);
-        lo = _mm512_xor_si512(g_pieces(blk + f.qs, f.bb, nblk), flip);
-        hi = _mm512_xor_si512(g_pieces(blk + f.qs + 16, f.bb, nblk), flip);
+        lo = _mm512_xor_si512(g_pieces(blk + f.l.qs, f.l.bb, nblk), flip);
+        hi = _mm512_xor_si512(g_pieces(blk + f.l.qs + 16, f.l.bb, nblk), flip);
     } else {
         const __m512i low4 = _mm512_set1_epi8(15);
-        __m512i q = g_pieces(blk + f.qs, f.bb, nblk);
+        __m512i q = g_pieces(blk + f.l.qs, f.l.bb, nblk);
         lo = _mm512_and_si512(q, low4);
         hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
-        if (f.qh >= 0) {
+        if (f.l.qh >= 0) {
             __m128i h = _mm512_castsi512_si128(_mm512_permutex2var_epi16(wa, p->qh, wb));
             const __m512i sixteen = _mm512_set1_epi8(16);
             lo = _mm512_mask_add_epi8(lo, (__mmask64)_mm_cvtsi128_si64(h), lo, sixteen);
@@ -423,7 +394,7 @@ G_INLINE void g_legacy_group(g_format f, const g_permutes *p, const uint8_t *blk
     s = _mm512_dpbusd_epi32(s, hi, a->hi);
     __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(wa, p->d, wb)));
     *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, a->d), *acc);
-    if (f.m >= 0) {
+    if (f.l.m >= 0) {
         __m512 mw =
             _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(wa, p->m, wb)));
         *accm = _mm512_fmadd_ps(mw, a->dsum, *accm);
@@ -438,14 +409,14 @@ G_INLINE void g_legacy_batch(g_format f, const g_permutes *p, int64_t nb, const 
     int64_t g = 0;
     for (; (g + 1) * GROUP_BLOCKS <= nb; g++) {
         g_act_regs a = g_act_load(f, act + g);
-        const uint8_t *blk = w + (size_t)g * GROUP_BLOCKS * (size_t)f.bb;
+        const uint8_t *blk = w + (size_t)g * GROUP_BLOCKS * (size_t)f.l.bb;
         G_UNROLL
         for (int r = 0; r < nr; r++)
             g_legacy_group(f, p, blk + (size_t)r * stride, GROUP_BLOCKS, &a, &acc[r], &accm[r]);
     }
     if (g * GROUP_BLOCKS < nb) { /* a last, partial group */
         g_act_regs a = g_act_load(f, act + g);
-        const uint8_t *blk = w + (size_t)g * GROUP_BLOCKS * (size_t)f.bb;
+        const uint8_t *blk = w + (size_t)g * GROUP_BLOCKS * (size_t)f.l.bb;
         G_UNROLL
         for (int r = 0; r < nr; r++)
             g_legacy_group(f, p, blk + (size_t)r * stride, (int)(nb - g * GROUP_BLOCKS), &a,

@@ -64,36 +64,46 @@ X86_INLINE __m256i x86_dot_scaled(__m256i u, __m256i s, int sc0, int sc1) {
 
 /* ---- 32-element formats ---------------------------------------------------------------------- */
 
-/* Decodes block b of a legacy-format row: signed weights (code - offset) or, for the formats
- * with a min, unsigned codes plus d/m. */
-X86_INLINE __m256i x86_legacy_block(fl_type type, const uint8_t *blk, float *d, float *m) {
-    *d = x86_f16(blk);
-    *m = 0.0f;
+/* Where a 32-element format keeps its fields: byte offsets in a block, -1 when absent. */
+typedef struct x86_legacy_layout {
+    int bb;     /* block bytes */
+    int qs;     /* the codes: 16 bytes of nibbles, or 32 signed bytes (Q8_0) */
+    int qh;     /* the fifth bits (a 32-bit word) */
+    int m;      /* the min (f16) */
+    int offset; /* subtracted from the codes (0: codes unsigned with a min, or Q8_0's signed) */
+} x86_legacy_layout;
+
+X86_INLINE x86_legacy_layout x86_legacy_layout_of(fl_type type) {
     switch (type) {
     case FL_TYPE_Q4_0:
-        return _mm256_sub_epi8(x86_nibbles32(blk + 2), _mm256_set1_epi8(8));
-    case FL_TYPE_Q5_0:
-        return _mm256_sub_epi8(_mm256_or_si256(x86_nibbles32(blk + 6), x86_fifth_bits(blk + 2)),
-                               _mm256_set1_epi8(16));
+        return (x86_legacy_layout){sizeof(fl_block_q4_0), 2, -1, -1, 8};
     case FL_TYPE_Q4_1:
-        *m = x86_f16(blk + 2);
-        return x86_nibbles32(blk + 4);
+        return (x86_legacy_layout){sizeof(fl_block_q4_1), 4, -1, 2, 0};
+    case FL_TYPE_Q5_0:
+        return (x86_legacy_layout){sizeof(fl_block_q5_0), 6, 2, -1, 16};
     case FL_TYPE_Q5_1:
-        *m = x86_f16(blk + 2);
-        return _mm256_or_si256(x86_nibbles32(blk + 8), x86_fifth_bits(blk + 4));
+        return (x86_legacy_layout){sizeof(fl_block_q5_1), 8, 4, 2, 0};
     default: /* Q8_0 */
-        return x86_load(blk + 2);
+        return (x86_legacy_layout){sizeof(fl_block_q8_0), 2, -1, -1, 0};
     }
+}
+
+/* Decodes a legacy-format block: signed weights (code - offset) or, for the formats with a
+ * min, unsigned codes plus d/m. */
+X86_INLINE __m256i x86_legacy_block(fl_type type, const uint8_t *blk, float *d, float *m) {
+    const x86_legacy_layout f = x86_legacy_layout_of(type);
+    *d = x86_f16(blk);
+    *m = f.m >= 0 ? x86_f16(blk + f.m) : 0.0f;
+    if (type == FL_TYPE_Q8_0) return x86_load(blk + f.qs);
+    __m256i codes = x86_nibbles32(blk + f.qs);
+    if (f.qh >= 0) codes = _mm256_or_si256(codes, x86_fifth_bits(blk + f.qh));
+    return f.offset ? _mm256_sub_epi8(codes, _mm256_set1_epi8((char)f.offset)) : codes;
 }
 
 X86_INLINE void x86_legacy_dot(fl_type type, int64_t n, const void *wv, const void *act,
                                size_t stride, int nt, float *out) {
-    const bool has_min = type == FL_TYPE_Q4_1 || type == FL_TYPE_Q5_1;
-    const size_t bb = type == FL_TYPE_Q4_0   ? sizeof(fl_block_q4_0)
-                      : type == FL_TYPE_Q5_0 ? sizeof(fl_block_q5_0)
-                      : type == FL_TYPE_Q4_1 ? sizeof(fl_block_q4_1)
-                      : type == FL_TYPE_Q5_1 ? sizeof(fl_block_q5_1)
-                                             : sizeof(fl_block_q8_0);
+    const bool has_min = x86_legacy_layout_of(type).m >= 0;
+    const size_t bb = (size_t)x86_legacy_layout_of(type).bb;
     __m256 acc[FL_DOT_MAX_TOK];
     float mins[FL_DOT_MAX_TOK];
     for (int t = 0; t < nt; t++) {
@@ -130,6 +140,21 @@ X86_INLINE void x86_k4_unpack(const uint8_t *scales, uint64_t *sc8, uint64_t *m8
     *m8 = m_lo | (uint64_t)m_hi << 32;
 }
 
+/* The fields of Q4_K (qh NULL) or Q5_K super-block b of a row: the layouts differ only by qh. */
+typedef struct x86_k_affine {
+    float d, dmin;
+    const uint8_t *scales, *qs, *qh;
+} x86_k_affine;
+
+X86_INLINE x86_k_affine x86_k_affine_block(bool five_bits, const void *wv, int64_t b) {
+    if (five_bits) {
+        const fl_block_q5_k *w = (const fl_block_q5_k *)wv + b;
+        return (x86_k_affine){x86_f16(&w->d), x86_f16(&w->dmin), w->scales, w->qs, w->qh};
+    }
+    const fl_block_q4_k *w = (const fl_block_q4_k *)wv + b;
+    return (x86_k_affine){x86_f16(&w->d), x86_f16(&w->dmin), w->scales, w->qs, NULL};
+}
+
 /* [m0, m0, m1, m1, ..., m7, m7] as int16: pairs with the 16-element activation sums. */
 X86_INLINE __m256i x86_mins16(uint64_t m8) {
     __m128i m = _mm_cvtsi64_si128((long long)m8);
@@ -143,19 +168,11 @@ X86_INLINE void x86_k_affine_dot(bool five_bits, int64_t n, const void *wv, cons
     for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
     const __m256i low4 = _mm256_set1_epi8(15);
     for (int64_t b = 0; b < n / FL_QK_K; b++) {
-        const uint8_t *scales, *qs, *qh = NULL;
-        float d, dmin;
-        if (five_bits) {
-            const fl_block_q5_k *w = (const fl_block_q5_k *)wv + b;
-            d = x86_f16(&w->d), dmin = x86_f16(&w->dmin);
-            scales = w->scales, qs = w->qs, qh = w->qh;
-        } else {
-            const fl_block_q4_k *w = (const fl_block_q4_k *)wv + b;
-            d = x86_f16(&w->d), dmin = x86_f16(&w->dmin);
-            scales = w->scales, qs = w->qs;
-        }
+        const x86_k_affine k = x86_k_affine_block(five_bits, wv, b);
+        const float d = k.d, dmin = k.dmin;
+        const uint8_t *qs = k.qs, *qh = k.qh;
         uint64_t sc8, m8;
-        x86_k4_unpack(scales, &sc8, &m8);
+        x86_k4_unpack(k.scales, &sc8, &m8);
         const __m256i mins16 = x86_mins16(m8);
         int sc[8];
         for (int j = 0; j < 8; j++) sc[j] = (int)((sc8 >> (8 * j)) & 0xff);
