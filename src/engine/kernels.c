@@ -1,6 +1,6 @@
 /* fl_matmul: activations converted once per call (8-bit blocks for quantized weights), then
  * weight rows dotted with them on every pool thread. One token (generation) streams each
- * weight row once through the instruction set's generation kernels, several rows per call,
+ * weight row once through the instruction set's generation kernels, many rows per call,
  * in contiguous row chunks handed out dynamically (fl_matmul_multi does this for several
  * matrices in one pool run); several tokens (prompts) are cut into tiles of rows x tokens so a
  * weight chunk stays in cache while it meets every token of the tile, and each row is decoded

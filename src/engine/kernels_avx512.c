@@ -9,7 +9,7 @@
 #include "engine/kernels_x86.h"
 
 #define Z_INLINE static inline __attribute__((always_inline))
-/* Short fixed loops (rows of a batch, pieces of a block) are unrolled so that their values stay
+/* Short fixed loops (pieces of a block) are unrolled so that their values stay
  * in registers and their constants are folded. */
 #define G_UNROLL _Pragma("GCC unroll 8")
 #define G_INLINE Z_INLINE
@@ -247,11 +247,13 @@ Z_INLINE void z_q8_0(int64_t n, const void *w, const void *a, size_t s, int nt, 
 
 /* ---- generation: one activation row against many weight rows --------------------------------
  *
- * ROW_BATCH weight rows at a time share every activation load; integer sums stay in vector
- * lanes per block and are scaled once per group of blocks; horizontal sums wait for the end of
- * a row. A row's arithmetic is the same whatever batch it is computed in. */
+ * Integer sums stay in vector lanes per block and are scaled once per group of blocks;
+ * horizontal sums wait for the end of a row. Rows are streamed one after the other: handling
+ * two or four rows at once (sharing each activation load) was much faster from cache but
+ * 5-7 times slower from memory (a 65536 x 2048 matrix: Q4_0 27 GB/s one row at a time, 4 GB/s
+ * two at a time), the interleaved streams defeating the hardware prefetcher. */
 
-enum { GROUP_BLOCKS = 4, ROW_BATCH = 4 };
+enum { GROUP_BLOCKS = 4 };
 
 /* 32-element formats: a group is four consecutive blocks (128 elements). Their activations are
  * rearranged once per product so that the four blocks' packed nibbles, loaded as one register
@@ -401,41 +403,30 @@ G_INLINE void g_legacy_group(g_format f, const g_permutes *p, const uint8_t *blk
     }
 }
 
-/* nr (<= ROW_BATCH) rows, stride bytes apart, against the arranged activations. */
-G_INLINE void g_legacy_batch(g_format f, const g_permutes *p, int64_t nb, const uint8_t *w,
-                             size_t stride, int nr, const g_act_group *act, float *out) {
-    __m512 acc[ROW_BATCH], accm[ROW_BATCH];
-    for (int r = 0; r < nr; r++) acc[r] = accm[r] = _mm512_setzero_ps();
+/* One row against the arranged activations. */
+G_INLINE float g_legacy_row(g_format f, const g_permutes *p, int64_t nb, const uint8_t *w,
+                            const g_act_group *act) {
+    __m512 acc = _mm512_setzero_ps(), accm = _mm512_setzero_ps();
     int64_t g = 0;
     for (; (g + 1) * GROUP_BLOCKS <= nb; g++) {
         g_act_regs a = g_act_load(f, act + g);
-        const uint8_t *blk = w + (size_t)g * GROUP_BLOCKS * (size_t)f.l.bb;
-        G_UNROLL
-        for (int r = 0; r < nr; r++)
-            g_legacy_group(f, p, blk + (size_t)r * stride, GROUP_BLOCKS, &a, &acc[r], &accm[r]);
+        g_legacy_group(f, p, w + (size_t)g * GROUP_BLOCKS * (size_t)f.l.bb, GROUP_BLOCKS, &a, &acc,
+                       &accm);
     }
     if (g * GROUP_BLOCKS < nb) { /* a last, partial group */
         g_act_regs a = g_act_load(f, act + g);
-        const uint8_t *blk = w + (size_t)g * GROUP_BLOCKS * (size_t)f.l.bb;
-        G_UNROLL
-        for (int r = 0; r < nr; r++)
-            g_legacy_group(f, p, blk + (size_t)r * stride, (int)(nb - g * GROUP_BLOCKS), &a,
-                           &acc[r], &accm[r]);
+        g_legacy_group(f, p, w + (size_t)g * GROUP_BLOCKS * (size_t)f.l.bb,
+                       (int)(nb - g * GROUP_BLOCKS), &a, &acc, &accm);
     }
-    for (int r = 0; r < nr; r++) out[r] = z_hsum(acc[r]) + z_hsum(accm[r]);
+    return z_hsum(acc) + z_hsum(accm);
 }
 
 G_INLINE void g_legacy_rows(fl_type type, int64_t n, const void *w, size_t stride, int64_t nrows,
                             const void *act, float *out) {
     const g_format f = g_format_of(type);
     const g_permutes p = g_permutes_of(f);
-    int64_t r = 0;
-    for (; r + ROW_BATCH <= nrows; r += ROW_BATCH)
-        g_legacy_batch(f, &p, n / FL_QK, (const uint8_t *)w + (size_t)r * stride, stride, ROW_BATCH,
-                       act, out + r);
-    for (; r < nrows; r++)
-        g_legacy_batch(f, &p, n / FL_QK, (const uint8_t *)w + (size_t)r * stride, stride, 1, act,
-                       out + r);
+    for (int64_t r = 0; r < nrows; r++)
+        out[r] = g_legacy_row(f, &p, n / FL_QK, (const uint8_t *)w + (size_t)r * stride, act);
 }
 
 /* K-quants read the standard q8_k activations, 64 elements per step; the sub-block scales
@@ -448,45 +439,34 @@ G_INLINE __m512i g_pair_pick(int j) {
                               _mm256_set1_epi16((short)(0x0100 + 0x0202 * (j + 1))), 1);
 }
 
-G_INLINE void g_q4_k_batch(int64_t nsb, const uint8_t *w, size_t stride, int nr,
-                           const fl_block_q8_k *act, float *out) {
+G_INLINE float g_q4_k_row(int64_t nsb, const uint8_t *w, const fl_block_q8_k *act) {
     const __m512i shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
     const __m512i low4 = _mm512_set1_epi8(15);
-    __m512 acc[ROW_BATCH];
-    __m256 accm[ROW_BATCH];
-    for (int r = 0; r < nr; r++) {
-        acc[r] = _mm512_setzero_ps();
-        accm[r] = _mm256_setzero_ps();
-    }
+    __m512 acc = _mm512_setzero_ps();
+    __m256 accm = _mm256_setzero_ps();
     for (int64_t b = 0; b < nsb; b++) {
         const fl_block_q8_k *a = act + b;
-        __m512i av[4];
+        const fl_block_q4_k *blk = (const fl_block_q4_k *)w + b;
+        uint64_t sc8, m8;
+        x86_k4_unpack(blk->scales, &sc8, &m8);
+        const __m512i sc =
+            _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
+        __m512i sumi = _mm512_setzero_si512();
         G_UNROLL
-        for (int c = 0; c < 4; c++) av[c] = _mm512_loadu_si512(a->qs + 64 * c);
-        const __m256i bsums = x86_load(a->bsums);
-        G_UNROLL
-        for (int r = 0; r < nr; r++) {
-            const fl_block_q4_k *blk = (const fl_block_q4_k *)(w + (size_t)r * stride) + b;
-            uint64_t sc8, m8;
-            x86_k4_unpack(blk->scales, &sc8, &m8);
-            const __m512i sc =
-                _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
-            __m512i sumi = _mm512_setzero_si512();
-            G_UNROLL
-            for (int c = 0; c < 4; c++) {
-                __m512i q = _mm512_broadcast_i64x4(x86_load(blk->qs + 32 * c));
-                __m512i codes = _mm512_and_si512(_mm512_srlv_epi16(q, shift), low4);
-                sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(codes, av[c]),
-                                           _mm512_shuffle_epi8(sc, g_pair_pick(2 * c)));
-            }
-            __m256i summ = _mm256_madd_epi16(bsums, x86_mins16(m8));
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi),
-                                     _mm512_set1_ps(x86_f16(&blk->d) * a->d), acc[r]);
-            accm[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(summ),
-                                      _mm256_set1_ps(x86_f16(&blk->dmin) * a->d), accm[r]);
+        for (int c = 0; c < 4; c++) {
+            __m512i q = _mm512_broadcast_i64x4(x86_load(blk->qs + 32 * c));
+            __m512i codes = _mm512_and_si512(_mm512_srlv_epi16(q, shift), low4);
+            sumi = _mm512_dpwssd_epi32(
+                sumi, _mm512_maddubs_epi16(codes, _mm512_loadu_si512(a->qs + 64 * c)),
+                _mm512_shuffle_epi8(sc, g_pair_pick(2 * c)));
         }
+        __m256i summ = _mm256_madd_epi16(x86_load(a->bsums), x86_mins16(m8));
+        acc =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(x86_f16(&blk->d) * a->d), acc);
+        accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(summ), _mm256_set1_ps(x86_f16(&blk->dmin) * a->d),
+                               accm);
     }
-    for (int r = 0; r < nr; r++) out[r] = z_hsum(acc[r]) - x86_hsum(accm[r]);
+    return z_hsum(acc) - x86_hsum(accm);
 }
 
 /* int16 lane indices giving sub-blocks 4g .. 4g+3 eight lanes each (Q6_K scales). */
@@ -498,51 +478,38 @@ G_INLINE __m512i g_q6_pick(int g) {
         1);
 }
 
-G_INLINE void g_q6_k_batch(int64_t nsb, const uint8_t *w, size_t stride, int nr,
-                           const fl_block_q8_k *act, float *out) {
-    __m512 acc[ROW_BATCH];
-    for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
+G_INLINE float g_q6_k_row(int64_t nsb, const uint8_t *w, const fl_block_q8_k *act) {
+    __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < nsb; b++) {
         const fl_block_q8_k *a = act + b;
-        __m512i av[4];
+        const fl_block_q6_k *blk = (const fl_block_q6_k *)w + b;
+        __m512i codes[4];
+        z_q6_k_codes(blk, codes);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)blk->scales));
+        const __m512i sc = _mm512_castsi256_si512(sc16);
+        __m512i sumi = _mm512_setzero_si512();
         G_UNROLL
-        for (int g = 0; g < 4; g++) av[g] = _mm512_loadu_si512(a->qs + 64 * g);
-        const __m256i bsums = x86_load(a->bsums);
-        G_UNROLL
-        for (int r = 0; r < nr; r++) {
-            const fl_block_q6_k *blk = (const fl_block_q6_k *)(w + (size_t)r * stride) + b;
-            __m512i codes[4];
-            z_q6_k_codes(blk, codes);
-            const __m256i sc16 =
-                _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)blk->scales));
-            const __m512i sc = _mm512_castsi256_si512(sc16);
-            __m512i sumi = _mm512_setzero_si512();
-            G_UNROLL
-            for (int g = 0; g < 4; g++)
-                sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(codes[g], av[g]),
-                                           _mm512_permutexvar_epi16(g_q6_pick(g), sc));
-            __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(bsums, sc16), 5);
-            sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(corr));
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi),
-                                     _mm512_set1_ps(x86_f16(&blk->d) * a->d), acc[r]);
-        }
+        for (int g = 0; g < 4; g++)
+            sumi = _mm512_dpwssd_epi32(
+                sumi, _mm512_maddubs_epi16(codes[g], _mm512_loadu_si512(a->qs + 64 * g)),
+                _mm512_permutexvar_epi16(g_q6_pick(g), sc));
+        __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(x86_load(a->bsums), sc16), 5);
+        sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(corr));
+        acc =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(x86_f16(&blk->d) * a->d), acc);
     }
-    for (int r = 0; r < nr; r++) out[r] = z_hsum(acc[r]);
+    return z_hsum(acc);
 }
 
-/* Row batches of ROW_BATCH, then single rows, through a K-quant batch kernel. */
-#define G_K_ROWS(name, batch)                                                                      \
+/* Every row through a K-quant row kernel. */
+#define G_K_ROWS(name, row)                                                                        \
     static void name(int64_t n, const void *w, size_t stride, int64_t nrows, const void *act,      \
                      float *out) {                                                                 \
-        int64_t r = 0;                                                                             \
-        for (; r + ROW_BATCH <= nrows; r += ROW_BATCH)                                             \
-            batch(n / FL_QK_K, (const uint8_t *)w + (size_t)r * stride, stride, ROW_BATCH, act,    \
-                  out + r);                                                                        \
-        for (; r < nrows; r++)                                                                     \
-            batch(n / FL_QK_K, (const uint8_t *)w + (size_t)r * stride, stride, 1, act, out + r);  \
+        for (int64_t r = 0; r < nrows; r++)                                                        \
+            out[r] = row(n / FL_QK_K, (const uint8_t *)w + (size_t)r * stride, act);               \
     }
-G_K_ROWS(g_gemv_q4_k, g_q4_k_batch)
-G_K_ROWS(g_gemv_q6_k, g_q6_k_batch)
+G_K_ROWS(g_gemv_q4_k, g_q4_k_row)
+G_K_ROWS(g_gemv_q6_k, g_q6_k_row)
 
 #define G_LEGACY_ROWS(name, type)                                                                  \
     static void name(int64_t n, const void *w, size_t stride, int64_t nrows, const void *act,      \

@@ -36,8 +36,7 @@ typedef void (*fl_quantize_act_fn)(const float *x, void *dst, int64_t n);
  * arrange (optional) rewrites a row of standard activation blocks (fl_block_q8a / q8_k) into
  * the kernel's own layout of act_bytes(n) bytes, once per product; rows then computes
  * out[r] = dot(weight row r, activations) for r < nrows, weight rows w_stride bytes apart. A
- * row's result never depends on nrows or on where the row sits in the call (several rows are
- * handled at once, sharing each activation load, but with the same arithmetic per row). */
+ * row's result never depends on nrows or on where the row sits in the call. */
 typedef size_t (*fl_gemv_act_bytes_fn)(int64_t n);
 typedef void (*fl_gemv_arrange_fn)(const void *act, void *dst, int64_t n);
 typedef void (*fl_gemv_rows_fn)(int64_t n, const void *w, size_t w_stride, int64_t nrows,
