@@ -742,6 +742,19 @@ void rt_destroy(rt_manager *rt) {
     free_manager(rt);
 }
 
+void rt_cancel_jobs(rt_manager *rt) {
+    rt_error err;
+    rt_set_error(&err, RT_ERR_UNAVAILABLE, 0, "the server is shutting down");
+    pthread_mutex_lock(&rt->mu);
+    for (size_t i = 0; i < rt->n_models; i++) {
+        rt_model *m = rt->models[i];
+        if (m->current != NULL) rt_job_cancel(m->current);
+        fail_queue_locked(m, &err);
+    }
+    pthread_cond_broadcast(&rt->cv);
+    pthread_mutex_unlock(&rt->mu);
+}
+
 /* ---- jobs -------------------------------------------------------------------------------- */
 
 static rt_status submit(rt_manager *rt, rt_job *job, const char *name, rt_model_type type,

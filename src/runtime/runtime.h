@@ -113,6 +113,10 @@ rt_status rt_start(rt_manager *rt, rt_error *err);
  * stay valid until rt_job_release. */
 void rt_destroy(rt_manager *rt);
 
+/* Cancels every running job and fails every queued one ("the server is shutting down"); the
+ * manager stays usable. For the end of a graceful shutdown's grace period. */
+void rt_cancel_jobs(rt_manager *rt);
+
 /* Re-reads model_path: files added while running appear, removed ones disappear (unless
  * loaded or in use). */
 rt_status rt_rescan(rt_manager *rt, rt_error *err);

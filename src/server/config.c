@@ -41,8 +41,10 @@ static const opt_spec options[] = {
      "largest request body accepted (25)"},
     {"Server", "--max-connections", "FLUID_MAX_CONNECTIONS", INT(max_connections, 1, 4096), "N",
      "most client connections at once (64)"},
-    {"Server", "--connection-timeout", "FLUID_CONNECTION_TIMEOUT",
-     INT(connection_timeout_s, 1, 3600), "S", "close a connection idle this long (60)"},
+    {"Server", "--client-timeout", "FLUID_CLIENT_TIMEOUT", INT(client_timeout_s, 1, 3600), "S",
+     "most time to send a request, and most silence, on a connection (60)"},
+    {"Server", "--shutdown-timeout", "FLUID_SHUTDOWN_TIMEOUT", INT(shutdown_timeout_s, 0, 3600),
+     "S", "at SIGTERM/SIGINT, time given to requests in flight (30)"},
     {"Server", "--keepalive", "FLUID_KEEPALIVE", INT(keepalive_s, 1, 600), "S",
      "send an SSE keep-alive comment after this long without output (10)"},
     {"Models", "--model-path", "FLUID_MODEL_PATH", STR(model_path), "DIR",
@@ -96,7 +98,8 @@ void fs_config_defaults(fs_config *cfg) {
     snprintf(cfg->cors_origin, sizeof cfg->cors_origin, "*");
     cfg->max_body_mb = 25;
     cfg->max_connections = 64;
-    cfg->connection_timeout_s = 60;
+    cfg->client_timeout_s = 60;
+    cfg->shutdown_timeout_s = 30;
     cfg->keepalive_s = 10;
     snprintf(cfg->model_path, sizeof cfg->model_path, "./models");
     snprintf(cfg->device, sizeof cfg->device, "auto");

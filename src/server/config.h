@@ -14,8 +14,9 @@ typedef struct fs_config {
     char cors_origin[1024]; /* "*" or a comma-separated list of origins */
     int max_body_mb;
     int max_connections;
-    int connection_timeout_s;
-    int keepalive_s; /* SSE comment after this many seconds without an event */
+    int client_timeout_s;   /* to send a whole request; also the most silence on a connection */
+    int shutdown_timeout_s; /* grace period for requests in flight at SIGTERM/SIGINT */
+    int keepalive_s;        /* SSE comment after this many seconds without an event */
     /* models */
     char model_path[4096];
     char cache_dir[4096];    /* "" = <model_path>/cache */

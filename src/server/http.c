@@ -6,6 +6,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "server/multipart.h"
 #include "server/router.h"
@@ -22,6 +24,15 @@
 /* Bytes of an oversized body read and dropped before the connection is cut instead. */
 #define MAX_DISCARD_BYTES (64ull * 1024 * 1024)
 
+/* A client connection while it is sending a request: the watchdog cuts it when the request
+ * is not complete within the client timeout. MHD's own timeout counts only silence, so a
+ * client that sends a byte every few seconds (slowloris) would hold its thread for ever. */
+typedef struct conn_watch {
+    int fd;
+    double receiving_since; /* monotonic seconds; 0 = the request is complete (no deadline) */
+    struct conn_watch *prev, *next;
+} conn_watch;
+
 struct http_server {
     struct MHD_Daemon *daemon;
     const api_ctx *ctx;
@@ -30,6 +41,13 @@ struct http_server {
     char cors_origin[1024];
     int port;
     atomic_uint_fast64_t next_request;
+    atomic_int active_requests; /* from the first header to the completion callback */
+    atomic_bool draining;       /* shutting down: new requests get 503 */
+    pthread_mutex_t watch_mu;   /* guards the list below and watch_stop */
+    pthread_cond_t watch_cv;
+    conn_watch *watched;
+    bool watch_stop, has_watchdog;
+    pthread_t watchdog;
 };
 
 /* One request, from its first header to its completion callback. */
@@ -63,6 +81,84 @@ static double elapsed_ms(const struct timespec *since) {
 
 static void copy_str(char *dst, size_t size, const char *src) {
     snprintf(dst, size, "%s", src ? src : "");
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* ---- the slow-client watchdog ---- */
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    http_server *srv = cls;
+    conn_watch *w = *socket_context;
+    pthread_mutex_lock(&srv->watch_mu);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        w = info != NULL ? calloc(1, sizeof *w) : NULL;
+        if (w != NULL) { /* without memory the connection just goes unwatched */
+            w->fd = info->connect_fd;
+            w->receiving_since = now_s();
+            w->next = srv->watched;
+            if (srv->watched != NULL) srv->watched->prev = w;
+            srv->watched = w;
+        }
+        *socket_context = w;
+    } else if (w != NULL) {
+        if (w->prev != NULL)
+            w->prev->next = w->next;
+        else
+            srv->watched = w->next;
+        if (w->next != NULL) w->next->prev = w->prev;
+        free(w);
+        *socket_context = NULL;
+    }
+    pthread_mutex_unlock(&srv->watch_mu);
+}
+
+/* Starts (receiving = true) or ends the deadline of the connection's current request. */
+static void watch_mark(http_server *srv, struct MHD_Connection *c, bool receiving) {
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_watch *w = info != NULL ? info->socket_context : NULL;
+    if (w == NULL) return;
+    pthread_mutex_lock(&srv->watch_mu);
+    w->receiving_since = receiving ? now_s() : 0;
+    pthread_mutex_unlock(&srv->watch_mu);
+}
+
+/* Shuts down the sockets of clients that took longer than the client timeout to send their
+ * request (or stayed idle that long between two). The connection's thread then sees the
+ * socket closed and ends it; the fd stays valid while it is in the list (the close
+ * notification takes the same lock). */
+static void *watchdog_main(void *arg) {
+    http_server *srv = arg;
+    double limit = srv->opts.connection_timeout_s;
+    double period = limit / 4 < 1 ? limit / 4 : 1;
+    pthread_mutex_lock(&srv->watch_mu);
+    while (!srv->watch_stop) {
+        double now = now_s();
+        for (conn_watch *w = srv->watched; w != NULL; w = w->next) {
+            if (w->receiving_since > 0 && now - w->receiving_since > limit) {
+                fl_log(FL_LOG_WARN, "closing a connection that sent no complete request in %.0f s",
+                       limit);
+                shutdown(w->fd, SHUT_RDWR);
+                w->receiving_since = 0;
+            }
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        double t = (double)until.tv_nsec / 1e9 + period;
+        until.tv_sec += (time_t)t;
+        until.tv_nsec = (long)((t - (double)(time_t)t) * 1e9);
+        pthread_cond_timedwait(&srv->watch_cv, &srv->watch_mu, &until);
+    }
+    pthread_mutex_unlock(&srv->watch_mu);
+    return NULL;
 }
 
 /* ---- authentication and CORS ---- */
@@ -346,7 +442,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         st = request_begin(srv, c, url, method);
         if (st == NULL) return MHD_NO;
         *con_cls = st;
+        atomic_fetch_add(&srv->active_requests, 1);
         enum MHD_Result result;
+        if (atomic_load(&srv->draining)) {
+            st->answered = true;
+            return send_error(st, c, 503, "server_shutting_down", NULL, "%s",
+                              "The server is shutting down.");
+        }
         if (answer_early(st, c, url, method, &result)) {
             st->answered = true;
             return result;
@@ -371,6 +473,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         return fl_buf_append(&st->body, upload_data, n) ? MHD_YES : MHD_NO;
     }
+    watch_mark(srv, c, false); /* the request is complete: no deadline while it is answered */
     if (st->answered) return MHD_YES;
     if (st->too_large) return send_too_large(st, c);
     return dispatch(st, c, url, method);
@@ -378,11 +481,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-    (void)cls;
-    (void)c;
+    http_server *srv = cls;
+    watch_mark(srv, c, true); /* the next request on this connection is awaited */
     request_state *st = *con_cls;
     if (st == NULL) return;
     *con_cls = NULL;
+    atomic_fetch_sub(&srv->active_requests, 1);
     const char *how = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK      ? ""
                       : toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT    ? " client-aborted"
                       : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? " timed-out"
@@ -426,6 +530,12 @@ static bool resolve(const char *host, int port, struct sockaddr_storage *addr, s
     return true;
 }
 
+static void free_server(http_server *srv) {
+    pthread_mutex_destroy(&srv->watch_mu);
+    pthread_cond_destroy(&srv->watch_cv);
+    free(srv);
+}
+
 http_server *http_start(const http_options *opts, const api_ctx *ctx, fluid_error *err) {
     http_server *srv = calloc(1, sizeof *srv);
     if (srv == NULL) {
@@ -440,8 +550,12 @@ http_server *http_start(const http_options *opts, const api_ctx *ctx, fluid_erro
     atomic_init(&srv->next_request, 1);
     struct sockaddr_storage addr;
     socklen_t addr_len;
+    atomic_init(&srv->active_requests, 0);
+    atomic_init(&srv->draining, false);
+    pthread_mutex_init(&srv->watch_mu, NULL);
+    pthread_cond_init(&srv->watch_cv, NULL);
     if (!resolve(opts->host, opts->port, &addr, &addr_len, err)) {
-        free(srv);
+        free_server(srv);
         return NULL;
     }
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
@@ -449,18 +563,25 @@ http_server *http_start(const http_options *opts, const api_ctx *ctx, fluid_erro
     if (addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)opts->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &addr,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)opts->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)opts->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        srv, MHD_OPTION_CONNECTION_LIMIT, (unsigned)opts->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->connection_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        srv, MHD_OPTION_END);
     if (srv->daemon == NULL) {
         fl_set_error(err, FLUID_ERR_IO, "cannot listen on %s:%d (address in use or not allowed)",
                      opts->host, opts->port);
-        free(srv);
+        free_server(srv);
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info ? info->port : opts->port;
+    if (pthread_create(&srv->watchdog, NULL, watchdog_main, srv) != 0) {
+        fl_set_error(err, FLUID_ERR_NOMEM, "cannot start the connection watchdog thread");
+        http_stop(srv);
+        return NULL;
+    }
+    srv->has_watchdog = true;
     return srv;
 }
 
@@ -468,12 +589,27 @@ int http_port(const http_server *srv) {
     return srv->port;
 }
 
-void http_quiesce(http_server *srv) {
-    if (srv != NULL && srv->daemon != NULL) MHD_quiesce_daemon(srv->daemon);
+void http_begin_drain(http_server *srv) {
+    if (srv == NULL || srv->daemon == NULL || atomic_exchange(&srv->draining, true)) return;
+    /* Closing the listening socket makes new clients see "connection refused" at once rather
+     * than wait in the backlog of a socket nobody accepts from. */
+    MHD_socket listener = MHD_quiesce_daemon(srv->daemon);
+    if (listener != MHD_INVALID_SOCKET) close(listener);
+}
+
+int http_active_requests(http_server *srv) {
+    return srv != NULL ? atomic_load(&srv->active_requests) : 0;
 }
 
 void http_stop(http_server *srv) {
     if (srv == NULL) return;
+    if (srv->has_watchdog) {
+        pthread_mutex_lock(&srv->watch_mu);
+        srv->watch_stop = true;
+        pthread_cond_signal(&srv->watch_cv);
+        pthread_mutex_unlock(&srv->watch_mu);
+        pthread_join(srv->watchdog, NULL);
+    }
     if (srv->daemon != NULL) MHD_stop_daemon(srv->daemon);
-    free(srv);
+    free_server(srv);
 }

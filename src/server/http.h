@@ -15,8 +15,8 @@ typedef struct http_options {
     const char *api_key; /* NULL or "" = no authentication */
     const char *cors_origin;
     int64_t max_body_bytes;
-    int max_connections;
-    int connection_timeout_s;
+    int max_connections;      /* more are refused at once */
+    int connection_timeout_s; /* a client's time to send a whole request; most silence allowed */
 } http_options;
 
 typedef struct http_server http_server;
@@ -25,8 +25,11 @@ typedef struct http_server http_server;
 http_server *http_start(const http_options *opts, const api_ctx *ctx, fluid_error *err);
 /* The port actually bound (useful with port 0). */
 int http_port(const http_server *srv);
-/* Stops accepting new connections (for a graceful drain). */
-void http_quiesce(http_server *srv);
+/* Starts a graceful drain: the listening socket is closed (new clients are refused) and new
+ * requests on open connections get 503; requests in flight go on. */
+void http_begin_drain(http_server *srv);
+/* Requests received and not yet completed (streams included). */
+int http_active_requests(http_server *srv);
 /* Stops and waits for every connection thread. */
 void http_stop(http_server *srv);
 

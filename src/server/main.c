@@ -1,6 +1,7 @@
 /* fluid-server: reads the settings, starts the model runtime and the HTTP server, and serves
- * until SIGINT or SIGTERM; then drains (running requests finish) and exits 0. A second signal
- * during the drain exits at once. */
+ * until SIGINT or SIGTERM; then drains: new clients are refused, requests in flight get
+ * --shutdown-timeout seconds to finish, the rest are cancelled (streams end with an error
+ * event), everything is freed and the process exits 0. A second signal exits at once. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -57,14 +58,50 @@ static void *drain_thread(void *arg) {
     return NULL;
 }
 
+/* How long cancelled requests get to end their responses before the connections are cut. */
+#define CANCEL_GRACE_S 5.0
+
+static double monotonic_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Sleeps up to 100 ms; a signal arriving meanwhile ends the process at once. */
+static void nap_unless_signalled(const sigset_t *signals) {
+    const struct timespec tick = {0, 100 * 1000 * 1000};
+    if (sigtimedwait(signals, NULL, &tick) > 0) {
+        fl_log(FL_LOG_WARN, "second signal: exiting without waiting");
+        _exit(130);
+    }
+}
+
+/* Waits up to seconds for the requests in flight to end; returns whether they did. */
+static bool wait_for_requests(const sigset_t *signals, http_server *http, double seconds) {
+    double deadline = monotonic_s() + seconds;
+    while (http_active_requests(http) > 0) {
+        if (monotonic_s() >= deadline) return false;
+        nap_unless_signalled(signals);
+    }
+    return true;
+}
+
 /* Blocks until SIGINT/SIGTERM, drains, and returns the exit code. */
-static int serve_until_signal(const sigset_t *signals, http_server *http, rt_manager *rt) {
+static int serve_until_signal(const sigset_t *signals, http_server *http, rt_manager *rt,
+                              int grace_s) {
     int sig = 0;
     while (sigwait(signals, &sig) != 0) {
     }
-    fl_log(FL_LOG_INFO, "received %s: finishing requests in flight (signal again to quit now)",
-           sig == SIGINT ? "SIGINT" : "SIGTERM");
-    http_quiesce(http);
+    fl_log(FL_LOG_INFO,
+           "received %s: finishing %d request(s) in flight within %d s (signal again to quit now)",
+           sig == SIGINT ? "SIGINT" : "SIGTERM", http_active_requests(http), grace_s);
+    http_begin_drain(http);
+    if (!wait_for_requests(signals, http, grace_s)) {
+        fl_log(FL_LOG_WARN, "grace period over: cancelling %d request(s)",
+               http_active_requests(http));
+        rt_cancel_jobs(rt);
+        wait_for_requests(signals, http, CANCEL_GRACE_S);
+    }
     drain d = {.http = http, .rt = rt};
     atomic_init(&d.done, false);
     pthread_t thread;
@@ -72,13 +109,7 @@ static int serve_until_signal(const sigset_t *signals, http_server *http, rt_man
         drain_thread(&d);
         return 0;
     }
-    const struct timespec tick = {0, 100 * 1000 * 1000};
-    while (!atomic_load(&d.done)) {
-        if (sigtimedwait(signals, NULL, &tick) > 0) {
-            fl_log(FL_LOG_WARN, "second signal: exiting without waiting");
-            _exit(130);
-        }
-    }
+    while (!atomic_load(&d.done)) nap_unless_signalled(signals);
     pthread_join(thread, NULL);
     fl_log(FL_LOG_INFO, "stopped");
     return 0;
@@ -107,6 +138,8 @@ int main(int argc, char **argv) {
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* A write past a file-size limit must fail with EFBIG (a download reports it), not kill. */
+    signal(SIGXFSZ, SIG_IGN);
 
     rt_config rc;
     runtime_config(&cfg, &rc);
@@ -136,7 +169,7 @@ int main(int argc, char **argv) {
                          .cors_origin = cfg.cors_origin,
                          .max_body_bytes = (int64_t)cfg.max_body_mb * 1024 * 1024,
                          .max_connections = cfg.max_connections,
-                         .connection_timeout_s = cfg.connection_timeout_s};
+                         .connection_timeout_s = cfg.client_timeout_s};
     fluid_error herr = {0};
     http_server *http = http_start(&opts, &ctx, &herr);
     if (http == NULL) {
@@ -150,5 +183,5 @@ int main(int argc, char **argv) {
     fflush(stdout);
     fl_log(FL_LOG_INFO, "models in %s; API key %s; CORS origin %s", cfg.model_path,
            cfg.api_key[0] ? "required" : "not required", cfg.cors_origin);
-    return serve_until_signal(&signals, http, rt);
+    return serve_until_signal(&signals, http, rt, cfg.shutdown_timeout_s);
 }
