@@ -145,6 +145,45 @@ R="$($FC "$PORT" raw "$WORK/chunk3.req")"
 check "huge chunk size: 413, 400 or cut" bash -c '[ "$0" = 413 ] || [ "$0" = 400 ] || [ "$0" = closed ]' "$R"
 still_serving "after oversize and broken requests"
 
+# ---- 4. a model file deleted or truncated while loaded ----
+# Deleting a mapped file is harmless (the mapping keeps it). Truncating it would kill the
+# process with SIGBUS on the next read of a lost page: the server survives, the request fails
+# with 500 "model file changed on disk", the model is unloaded, the next request loads the file
+# as it now is (a clean error while it is broken), and a restored file serves again.
+WIDE2="{$NOEOS,\"model\":\"wide\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":2}"
+cp "$M/llm/wide.gguf" "$WORK/wide.orig"
+REQ_TIMEOUT=20 req POST /v1/chat/completions $J -d "$WIDE2"
+check "model loaded" [ "$STATUS" = 200 ]
+truncate -s 65536 "$M/llm/wide.gguf"
+REQ_TIMEOUT=20 req POST /v1/chat/completions $J -d "$WIDE2"
+check "truncated while loaded: 500" [ "$STATUS" = 500 ]
+check "truncated while loaded: says why" grep -q 'model file changed on disk' <<<"$BODY"
+check "truncated while loaded: OpenAI error shape" [ "$(json '"error" in d and all(k in d["error"] for k in ("message","type","param","code"))')" = True ]
+REQ_TIMEOUT=20 req POST /v1/chat/completions $J -d "$WIDE2"
+check "truncated file: clean error on reload" bash -c '[ "$0" -ge 400 ] && [ "$0" -lt 600 ]' "$STATUS"
+check "truncated file: error shape" [ "$(json '"error" in d')" = True ]
+still_serving "after a truncated model"
+cp "$WORK/wide.orig" "$M/llm/wide.gguf"
+REQ_TIMEOUT=20 req POST /v1/chat/completions $J -d "$WIDE2"
+check "restored file: served again" [ "$STATUS" = 200 ]
+# Truncated in the middle of a stream: the stream ends with an error event.
+curl -sS -N -m 30 "$BASE/v1/chat/completions" $J -d "$LONG" >"$WORK/trunc_stream" 2>/dev/null &
+STREAM_PID=$!
+sleep 1
+truncate -s 65536 "$M/llm/wide.gguf"
+wait "$STREAM_PID"
+check "truncated mid-stream: error event" \
+    bash -c "grep '^data: ' '$WORK/trunc_stream' | tail -1 | grep -q 'model file changed on disk'"
+cp "$WORK/wide.orig" "$M/llm/wide.gguf"
+REQ_TIMEOUT=20 req POST /v1/chat/completions $J -d "$WIDE2"
+check "restored after mid-stream truncation: served" [ "$STATUS" = 200 ]
+check "damage logged" grep -q 'unloading wide (its file changed on disk)' "$WORK/server.log"
+still_serving "after a truncated model mid-stream"
+rm "$M/llm/wide.gguf" # (cp above wrote into the mapped file, so this is the loaded one)
+REQ_TIMEOUT=20 req POST /v1/chat/completions $J -d "$WIDE2"
+check "deleted while loaded: still served" [ "$STATUS" = 200 ]
+cp "$WORK/wide.orig" "$M/llm/wide.gguf"
+
 # ---- 6. SIGTERM and SIGINT during generation ----
 # A long stream and a short one run when SIGTERM arrives, with a 2 s grace period: the short
 # one ends with [DONE], the long one is cut cleanly with an error event, new clients are

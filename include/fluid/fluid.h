@@ -120,6 +120,10 @@ typedef struct fluid_model_info {
 /* Loads a GGUF model (mapped, not copied). A truncated or corrupt file fails with a message. */
 fluid_model *fluid_model_load(const char *path, fluid_error *err);
 void fluid_model_free(fluid_model *model);
+/* Whether the model's file shrank on disk while it was mapped: its weights then read as zeros
+ * (the process survives the fault) and the model must be unloaded; a new load sees the file as
+ * it now is. */
+bool fluid_model_file_damaged(const fluid_model *model);
 const fluid_vocab *fluid_model_vocab(const fluid_model *model);
 void fluid_model_get_info(const fluid_model *model, fluid_model_info *info);
 

@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/mapguard.h"
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the GGUF reader assumes a little-endian host"
 #endif
@@ -130,6 +132,7 @@ struct gguf_file {
     const uint8_t *base;
     size_t size;
     void *map; /* mmap'ed region to unmap at close, or NULL */
+    int guard; /* its slot in util/mapguard (-1 = none) */
     uint32_t version;
     uint32_t alignment;
     size_t data_off;
@@ -515,9 +518,11 @@ static bool read_tensors(cursor *c, gguf_file *f, uint64_t n_tensors) {
     return ok;
 }
 
-static gguf_file *parse(const uint8_t *base, size_t size, void *map, char *err, size_t err_size) {
+static gguf_file *parse(const uint8_t *base, size_t size, void *map, int guard, char *err,
+                        size_t err_size) {
     gguf_file *f = calloc(1, sizeof *f);
     if (f == NULL) {
+        fl_mapguard_remove(guard);
         if (map != NULL) munmap(map, size);
         snprintf(err, err_size, "out of memory");
         return NULL;
@@ -525,6 +530,7 @@ static gguf_file *parse(const uint8_t *base, size_t size, void *map, char *err, 
     f->base = base;
     f->size = size;
     f->map = map;
+    f->guard = guard;
     cursor c = {base, size, 0, err, err_size};
     uint64_t n_tensors = 0, n_kv = 0;
     if (!read_header(&c, f, &n_tensors, &n_kv) || !read_metadata(&c, f, n_kv) ||
@@ -540,7 +546,7 @@ gguf_file *gguf_open_memory(const void *data, size_t size, char *err, size_t err
         snprintf(err, err_size, "no data");
         return NULL;
     }
-    return parse(data, size, NULL, err, err_size);
+    return parse(data, size, NULL, -1, err, err_size);
 }
 
 gguf_file *gguf_open(const char *path, char *err, size_t err_size) {
@@ -570,8 +576,14 @@ gguf_file *gguf_open(const char *path, char *err, size_t err_size) {
     }
     char inner[400];
     inner[0] = '\0';
-    gguf_file *f = parse(map, size, map, inner, sizeof inner);
-    if (f == NULL) snprintf(err, err_size, "%s: %s", path, inner);
+    gguf_file *f = parse(map, size, map, fl_mapguard_add(map, size), inner, sizeof inner);
+    if (f == NULL) {
+        snprintf(err, err_size, "%s: %s", path, inner);
+    } else if (gguf_damaged(f)) {
+        snprintf(err, err_size, "%s: the file shrank while it was being read", path);
+        gguf_close(f);
+        f = NULL;
+    }
     return f;
 }
 
@@ -584,8 +596,13 @@ void gguf_close(gguf_file *f) {
     free(f->tensor_names);
     free(f->names);
     free(f->tensor_index.slots);
+    fl_mapguard_remove(f->guard);
     if (f->map != NULL) munmap(f->map, f->size);
     free(f);
+}
+
+bool gguf_damaged(const gguf_file *f) {
+    return f != NULL && fl_mapguard_damaged(f->guard);
 }
 
 uint32_t gguf_version(const gguf_file *f) {

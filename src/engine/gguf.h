@@ -44,6 +44,8 @@ gguf_file *gguf_open(const char *path, char *err, size_t err_size);
 /* The same over bytes in memory (not copied: they must outlive the handle). For tests/fuzzing. */
 gguf_file *gguf_open_memory(const void *data, size_t size, char *err, size_t err_size);
 void gguf_close(gguf_file *f);
+/* Whether the mapped file shrank while open (its data now reads as zeros; see util/mapguard.h). */
+bool gguf_damaged(const gguf_file *f);
 
 uint32_t gguf_version(const gguf_file *f);
 size_t gguf_file_size(const gguf_file *f);

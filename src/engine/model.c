@@ -359,6 +359,8 @@ fluid_model *fluid_model_load(const char *path, fluid_error *err) {
     if (!ld.failed) read_hparams(&ld);
     if (!ld.failed) load_tensors(&ld);
     load_vocab(&ld);
+    if (!ld.failed && gguf_damaged(m->file))
+        fail(&ld, FLUID_ERR_IO, "the file changed on disk while it was being loaded");
     if (ld.failed) {
         fluid_model_free(m);
         return NULL;
@@ -375,6 +377,10 @@ void fluid_model_free(fluid_model *model) {
     free(model->layers);
     free(model->small_weights);
     free(model);
+}
+
+bool fluid_model_file_damaged(const fluid_model *model) {
+    return model != NULL && gguf_damaged(model->file);
 }
 
 const fluid_vocab *fluid_model_vocab(const fluid_model *model) {

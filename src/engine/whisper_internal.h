@@ -61,6 +61,7 @@ struct fluid_whisper {
     /* the file, mapped */
     const uint8_t *map;
     size_t map_bytes;
+    int map_guard;       /* slot in util/mapguard while mapped */
     size_t header_bytes; /* magic, hparams, mel filters and vocabulary */
     void *weights;       /* every tensor, copied to aligned memory (the map is then released) */
     /* mel filters: n_mels rows of n_fft_bins floats (points into the map or owned) */

@@ -2,6 +2,7 @@
  * the end of the file. Every length and count is checked against the bytes left. */
 #include "engine/whisper_internal.h"
 #include "util/error.h"
+#include "util/mapguard.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -478,6 +479,13 @@ static bool bind_model(fluid_whisper *m, const tensor_list *list, fluid_error *e
     return b.ok;
 }
 
+static void unmap_file(fluid_whisper *m) {
+    if (m->map == NULL) return;
+    fl_mapguard_remove(m->map_guard);
+    munmap((void *)m->map, m->map_bytes);
+    m->map = NULL;
+}
+
 static bool map_file(fluid_whisper *m, const char *path, fluid_error *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -498,6 +506,7 @@ static bool map_file(fluid_whisper *m, const char *path, fluid_error *err) {
     }
     m->map = p;
     m->map_bytes = (size_t)st.st_size;
+    m->map_guard = fl_mapguard_add(p, m->map_bytes);
     return true;
 }
 
@@ -554,10 +563,12 @@ static bool parse_model(fluid_whisper *m, const char *path, bool header_only, fl
     if (ok) ok = relocate_tensors(m, &list, err);
     if (ok) ok = bind_model(m, &list, err);
     free(list.items);
-    if (ok) { /* every byte needed was copied: the mapping can go */
-        munmap((void *)m->map, m->map_bytes);
-        m->map = NULL;
+    if (ok && fl_mapguard_damaged(m->map_guard)) {
+        ok = false;
+        fl_set_error(err, FLUID_ERR_IO, "%s: the file changed on disk while it was being loaded",
+                     path);
     }
+    if (ok) unmap_file(m); /* every byte needed was copied: the mapping can go */
     return ok;
 }
 
@@ -596,7 +607,7 @@ void fluid_whisper_free(fluid_whisper *m) {
     free(m->dec);
     wh_bpe_free(m);
     free(m->weights);
-    if (m->map) munmap((void *)m->map, m->map_bytes);
+    unmap_file(m);
     free(m);
 }
 

@@ -3,6 +3,7 @@
 #ifndef FLUID_RUNTIME_ENGINE_H
 #define FLUID_RUNTIME_ENGINE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "fluid/fluid.h"
@@ -28,6 +29,9 @@ typedef struct rt_engine {
     /* Runs a job to its end: emits its events and finishes it (rt_job_finish). Checks
      * rt_job_cancelled between steps. */
     void (*run)(void *user, rt_model_type type, void *handle, rt_job *job, const rt_run_env *env);
+    /* Optional: whether the model's file changed under it (truncated while mapped); the
+     * manager then unloads it after the job, and the next request loads the file again. */
+    bool (*damaged)(void *user, rt_model_type type, void *handle);
 } rt_engine;
 
 /* libfluid. */

@@ -43,7 +43,14 @@ static void fluid_run(void *user, rt_model_type type, void *handle, rt_job *job,
         rt_transcribe(handle, job, env);
 }
 
+/* Whisper weights are copied at load: only a language model keeps its file mapped. */
+static bool fluid_damaged(void *user, rt_model_type type, void *handle) {
+    (void)user;
+    return type == RT_MODEL_LLM && fluid_model_file_damaged(handle);
+}
+
 const rt_engine *rt_engine_fluid(void) {
-    static const rt_engine engine = {.load = fluid_load, .unload = fluid_unload, .run = fluid_run};
+    static const rt_engine engine = {
+        .load = fluid_load, .unload = fluid_unload, .run = fluid_run, .damaged = fluid_damaged};
     return &engine;
 }

@@ -115,6 +115,16 @@ static rt_status open_session(gen *g, size_t n_prompt) {
     return RT_OK;
 }
 
+/* True (with the error set) when the model's file was truncated under it: what the last step
+ * computed came from zeroed weights (see util/mapguard.h). */
+static bool file_changed(gen *g) {
+    if (!fluid_model_file_damaged(g->model)) return false;
+    rt_set_error(&g->error, RT_ERR_INTERNAL, 0,
+                 "the model file changed on disk while in use; it is unloaded and will be loaded "
+                 "again by the next request");
+    return true;
+}
+
 /* Evaluates the prompt in chunks, checking for cancellation between them. */
 static rt_status prefill(gen *g, const int32_t *tokens, size_t n) {
     fluid_error ferr = {0};
@@ -123,6 +133,7 @@ static rt_status prefill(gen *g, const int32_t *tokens, size_t n) {
         int32_t chunk = (int32_t)(n - at < PREFILL_CHUNK ? n - at : PREFILL_CHUNK);
         if (fluid_session_decode(g->session, tokens + at, chunk, g->env->pool, &ferr) != FLUID_OK)
             return engine_error(g, RT_ERR_INTERNAL, &ferr, "decoding the prompt failed");
+        if (file_changed(g)) return g->error.status;
     }
     return RT_OK;
 }
@@ -217,6 +228,7 @@ static rt_finish_reason decode_loop(gen *g) {
             engine_error(g, RT_ERR_INTERNAL, &ferr, "decoding failed");
             return RT_FINISH_ERROR;
         }
+        if (file_changed(g)) return RT_FINISH_ERROR;
     }
 oom:
     rt_set_error(&g->error, RT_ERR_INTERNAL, 0, "out of memory while generating");

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "runtime/discovery.h"
@@ -493,6 +494,16 @@ static void load_locked(rt_manager *rt, rt_model *m) {
     pthread_cond_broadcast(&rt->cv);
 }
 
+/* The model's file changed under it (truncated while mapped): unload it and take the file as it
+ * now is; the next job loads it again (or fails cleanly when it is no longer a model). */
+static void reload_changed_file_locked(rt_manager *rt, rt_model *m) {
+    unload_locked(rt, m, "its file changed on disk");
+    struct stat st;
+    m->on_disk = stat(m->path, &st) == 0;
+    m->size = m->on_disk ? (uint64_t)st.st_size : 0;
+    m->state = m->on_disk ? RT_STATE_ON_DISK : RT_STATE_ABSENT;
+}
+
 static void run_next_locked(rt_manager *rt, rt_model *m) {
     rt_job *job = m->queue_head;
     unlink_job_locked(m, NULL, job);
@@ -516,6 +527,8 @@ static void run_next_locked(rt_manager *rt, rt_model *m) {
     m->running--;
     rt->jobs_running--;
     m->last_used = rt_now();
+    if (rt->engine.damaged != NULL && rt->engine.damaged(rt->engine.user, m->name.type, handle))
+        reload_changed_file_locked(rt, m);
     enforce_type_limit_locked(rt);
     pthread_cond_broadcast(&rt->cv);
 }
