@@ -17,6 +17,15 @@ mkdir -p "$M/llm" "$M/whisper"
 # One wide layer: a few ms per token, so a long generation is still running when it is cut.
 "$SYNTH" --arch qwen2 --preset qwen2.5-0.5b --layers 1 --type f16 --seed 2 -o "$M/llm/wide.gguf" >/dev/null ||
     { echo "fluid-synth failed"; exit 1; }
+HAVE_WHISPER=0
+if [ -n "${FLUID_TESTDATA:-}" ] && [ -f "$FLUID_TESTDATA/for-tests-ggml-tiny.bin" ] &&
+    [ -f "$FLUID_TESTDATA/jfk.wav" ] &&
+    "$SYNTH" --arch whisper --preset test --type f16 --from "$FLUID_TESTDATA/for-tests-ggml-tiny.bin" \
+        -o "$M/whisper/ggml-tiny.bin" >/dev/null 2>&1; then
+    HAVE_WHISPER=1
+else
+    echo "note: no synthetic Whisper model (test data missing): the transcription cut is skipped"
+fi
 
 J='-H Content-Type:application/json'
 NOEOS='"logit_bias":{"510":-100,"511":-100,"512":-100}' # fluid-synth's special tokens
@@ -84,6 +93,14 @@ still_serving "gone mid-stream"
 check "gone after headers: status 200" [ "$($FC "$PORT" after-headers "$WORK/long.req")" = 200 ]
 check "gone after headers: job cancelled" jobs_idle
 still_serving "gone after headers"
+
+# A streamed transcription whose client leaves after its first events.
+if [ "$HAVE_WHISPER" = 1 ]; then
+    curl -sS -N -m 3 "$BASE/v1/audio/transcriptions" -F "file=@$FLUID_TESTDATA/jfk.wav" \
+        -F model=whisper-tiny -F stream=true >/dev/null 2>&1
+    check "gone mid-transcription: job cancelled" jobs_idle 100
+    still_serving "gone mid-transcription"
+fi
 
 # A non-streamed request whose client leaves while it runs.
 printf '%s' "${LONG/\"stream\":true/\"stream\":false}" >"$WORK/plain.json"
@@ -231,5 +248,58 @@ wait "$STREAM_PID"
 check "SIGINT: exit 0" [ "$EXIT_STATUS" = 0 ]
 check "SIGINT: the stream was in flight" grep -q "received SIGINT: finishing 1 request" "$WORK/server.log"
 check "SIGINT: the running stream completed" [ "$(grep '^data: ' "$WORK/int_stream" | tail -1)" = "data: [DONE]" ]
+
+# ---- 5. the disk full during a download ----
+# The server runs under a file-size limit (RLIMIT_FSIZE, 300 KB) smaller than the model the
+# fake Hub serves (about 600 KB): writing the .part fails with EFBIG (SIGXFSZ is ignored), the
+# request fails with a clear error in the OpenAI shape, the .part is never taken for a model,
+# the server goes on serving, and once the limit is gone the same request resumes the download
+# and succeeds.
+mkdir -p "$WORK/hub/owner/repo"
+cp "$M/llm/tiny.gguf" "$WORK/hub/owner/repo/big.gguf"
+HUB_IN="$WORK/hub.in"
+mkfifo "$HUB_IN"
+/usr/bin/python3 "$(dirname "$0")/tools/fake_hub.py" "$WORK/hub" <"$HUB_IN" >"$WORK/hub.port" 2>"$WORK/hub.log" &
+HUB_PID=$!
+exec 9>"$HUB_IN" # the hub serves while this stays open
+for _ in $(seq 1 50); do [ -s "$WORK/hub.port" ] && break; sleep 0.1; done
+HUB_PORT="$(head -1 "$WORK/hub.port")"
+REAL_SERVER="$SERVER"
+printf '#!/bin/bash\nulimit -f 300\nexec "%s" "$@"\n' "$REAL_SERVER" >"$WORK/limited.sh"
+chmod +x "$WORK/limited.sh"
+SERVER="$WORK/limited.sh"
+export HF_ENDPOINT="http://127.0.0.1:$HUB_PORT"
+start_server --model-path "$M" --llm-model tiny --whisper-model none
+HUBCHAT='{"model":"owner/repo/big.gguf","messages":[{"role":"user","content":"hi"}],"max_tokens":2}'
+REQ_TIMEOUT=60 req POST /v1/chat/completions $J -d "$HUBCHAT"
+check "disk full: the request fails" bash -c '[ "$0" -ge 500 ] && [ "$0" -lt 600 ]' "$STATUS"
+check "disk full: says why" grep -q 'not enough disk space' <<<"$BODY"
+check "disk full: OpenAI error shape" [ "$(json '"error" in d and all(k in d["error"] for k in ("message","type","param","code"))')" = True ]
+check "disk full: the partial file is kept aside" [ -s "$M/llm/owner/repo/big.gguf.part" ]
+check "disk full: no model file" [ ! -e "$M/llm/owner/repo/big.gguf" ]
+still_serving "disk full"
+# A client that leaves while its job waits for the model (here: a slow download): the job is
+# dropped from the queue at once, the download goes on.
+cp "$M/llm/tiny.gguf" "$WORK/hub/owner/repo/slow.gguf"
+curl -sS -o /dev/null "http://127.0.0.1:$HUB_PORT/_control?path=owner/repo/slow.gguf&mode=slow&rate=20000"
+curl -sS -m 1.5 -o /dev/null "$BASE/v1/chat/completions" $J \
+    -d '{"model":"owner/repo/slow.gguf","messages":[{"role":"user","content":"hi"}],"max_tokens":2}' 2>/dev/null
+check "gone while waiting for its model: job dropped" jobs_idle 20
+req GET /v1/models/owner/repo/slow
+check "gone while waiting for its model: the download goes on" [ "$(json 'd["state"]')" = downloading ]
+still_serving "gone while waiting for its model"
+stop_server
+check "disk full: clean exit" [ "$SERVER_STATUS" = 0 ]
+SERVER="$REAL_SERVER"
+start_server --model-path "$M" --llm-model tiny --whisper-model none
+REQ_TIMEOUT=60 req POST /v1/chat/completions $J -d "$HUBCHAT"
+check "space again: the download completes and serves" [ "$STATUS" = 200 ]
+check "space again: the file is whole" cmp -s "$M/llm/owner/repo/big.gguf" "$WORK/hub/owner/repo/big.gguf"
+check "space again: no .part left" [ ! -e "$M/llm/owner/repo/big.gguf.part" ]
+check "space again: resumed, not restarted" grep -q "bytes=" <<<"$(curl -sS "http://127.0.0.1:$HUB_PORT/_stats")"
+stop_server
+check "after the download: clean exit" [ "$SERVER_STATUS" = 0 ]
+exec 9>&-
+wait "$HUB_PID" 2>/dev/null
 
 finish

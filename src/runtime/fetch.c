@@ -362,6 +362,17 @@ static rt_status fail_io(rt_error *err, const char *what, const char *path) {
     return rt_set_error(err, RT_ERR_INTERNAL, 0, "%s %s: %s", what, path, strerror(errno));
 }
 
+/* A write that failed; a full disk (or file-size limit) says what to do about it. */
+static rt_status fail_write(rt_error *err, const char *part, int write_errno) {
+    errno = write_errno;
+    if (write_errno != ENOSPC && write_errno != EFBIG && write_errno != EDQUOT)
+        return fail_io(err, "cannot write", part);
+    return rt_set_error(err, RT_ERR_INTERNAL, 0,
+                        "not enough disk space to download %s (%s); free some space and ask again: "
+                        "the download resumes where it stopped",
+                        part, strerror(write_errno));
+}
+
 static rt_status sync_dir_of(const char *path, rt_error *err) {
     char dir[RT_PATH_MAX];
     snprintf(dir, sizeof dir, "%s", path);
@@ -467,8 +478,7 @@ static rt_status attempt_once(const rt_fetch_request *req, CURL *c, rt_error *er
             goto out;
         }
         if (t.write_failed) {
-            errno = t.write_errno;
-            status = fail_io(err, "cannot write", part);
+            status = fail_write(err, part, t.write_errno);
             goto out;
         }
         if (rc != CURLE_OK) {
