@@ -111,8 +111,8 @@ still_serving "gone while waiting for a plain answer"
 # ---- 2. slow clients ----
 # Slowloris: connections that send their headers, or their body, one byte every 0.5 s. Fewer of
 # them than --max-connections: the others are served meanwhile, and each slow one is cut once
-# --client-timeout (3 s) passes without a complete request (MHD's own timeout counts only
-# silence, so the body drip is cut by the server's watchdog).
+# --client-timeout (3 s) passes without a complete request (by MHD's own timeout or, whichever
+# comes first, by the server's watchdog, which counts from the request's first byte).
 for what in headers body; do
     $FC "$PORT" slow 10 0.5 9 "$what" >"$WORK/slow_$what" &
     SLOW=$!
@@ -127,7 +127,6 @@ for what in headers body; do
     check "slow $what: every slow client cut by the timeout" \
         [ "$(json_of "$WORK/slow_$what" 'd["closed"]==10 and d["open"]==0 and d["latest_close_s"]<6')" = True ]
 done
-check "slow body cut by the watchdog (logged)" grep -q 'closing a connection that sent no complete request' "$WORK/server.log"
 # More slow clients than --max-connections (24): the server stays up, the excess waits or is
 # refused, and a normal client gets in once the timeout has freed the slots.
 $FC "$PORT" slow 30 0.5 9 body >"$WORK/slow_many" &

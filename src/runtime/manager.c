@@ -17,6 +17,8 @@
 #define MAX_MODELS 4096
 #define BUSY_RETRY_S 2
 #define LOADING_RETRY_S 5
+/* How often the queue of a model that is not ready is swept for cancelled jobs. */
+#define CANCEL_SWEEP_S 0.25
 #define MEMORY_RETRY_S 10
 
 /* ---- configuration ----------------------------------------------------------------------- */
@@ -443,6 +445,9 @@ static double sweep_queue_locked(rt_manager *rt, rt_model *m) {
             continue;
         }
         if (waiting && deadline < next) next = deadline;
+        /* rt_job_cancel (a client gone) wakes no one: a job waiting for its model is looked
+         * at again this often, so it leaves the queue (and /health) within that time. */
+        if (waiting && now + CANCEL_SWEEP_S < next) next = now + CANCEL_SWEEP_S;
         prev = job;
     }
     /* A load asked for without a job waits for memory only so long (then gives up). */
