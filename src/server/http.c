@@ -25,8 +25,9 @@
 #define MAX_DISCARD_BYTES (64ull * 1024 * 1024)
 
 /* A client connection while it is sending a request: the watchdog cuts it when the request
- * is not complete within the client timeout. MHD's own timeout counts only silence, so a
- * client that sends a byte every few seconds (slowloris) would hold its thread for ever. */
+ * is not complete within the client timeout, counted from its first byte. MHD's connection
+ * timeout is about inactivity, and what counts as activity is the library's choice: a client
+ * sending a byte every few seconds (slowloris) must not be able to hold its thread for ever. */
 typedef struct conn_watch {
     int fd;
     double receiving_since; /* monotonic seconds; 0 = the request is complete (no deadline) */
