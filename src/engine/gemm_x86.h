@@ -240,6 +240,10 @@ GX_INLINE void gx_qpanel_rows(const fl_gemm_pjob *p, const fl_type type, int r0)
     const fl_gemm_format *f = p->format;
     const int pr = p->panel_rows, group = type == FL_TYPE_Q6_K ? 16 : 32;
     const size_t gb = fl_gemm_group_bytes(f, pr);
+    /* the next four rows come from memory while these are decoded */
+    for (int i = 4; i < 8 && r0 + i < p->rows; i++)
+        for (size_t off = 0; off < p->w_stride; off += 64)
+            _mm_prefetch((const char *)p->w + (size_t)(r0 + i) * p->w_stride + off, _MM_HINT_T0);
     for (int i = 0; i < 4; i++) {
         const uint8_t *row = p->w + (size_t)(r0 + i) * p->w_stride;
         if (r0 + i < p->rows) gx_row_scales(type, row, p->k, p->scale, p->min);
