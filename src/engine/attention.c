@@ -168,6 +168,8 @@ const fl_attn_table *fl_attn_for(fl_simd level) {
 
 float fl_attn_exp(float x) {
     if (x < -87.0f) return 0.0f;
+    /* NaN stays NaN and overflow gives infinity, as expf (converting either to int is UB) */
+    if (!(x <= 88.0f)) return x + INFINITY;
     float n = nearbyintf(x * 1.44269504f);
     float r = x - n * 0.693359375f + n * 2.12194440e-4f; /* ln 2 in two parts */
     float p =
