@@ -110,8 +110,7 @@ static int parse_args(int argc, char **argv, synth_llm_options *o) {
             return 2;
         }
     }
-    o->ftype = synth_ftype_find(type);
-    if (o->ftype == NULL) {
+    if (!synth_ftype_find(type, &o->ftype)) {
         fprintf(stderr, "fluid-synth: unknown --type '%s' (one of ", type);
         synth_ftype_print_names(stderr);
         fprintf(stderr, ")\n");

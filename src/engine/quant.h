@@ -132,6 +132,8 @@ typedef enum fl_ftype {
 /* Parses a user-facing name ("q4_k_m", "q8_0", "f16", ...); false if unknown. */
 bool fl_ftype_from_name(const char *name, fl_ftype *out);
 const char *fl_ftype_name(fl_ftype ftype);
+/* The name of the i-th known file type (0, 1, ...), or NULL past the last: lists them. */
+const char *fl_ftype_name_at(size_t i);
 
 /* What the policy needs to know about the model besides the tensor itself. */
 typedef struct fl_mixture_model {

@@ -47,6 +47,10 @@ const char *fl_ftype_name(fl_ftype ftype) {
     return info ? info->name : "unknown";
 }
 
+const char *fl_ftype_name_at(size_t i) {
+    return i < N_FTYPES ? FTYPES[i].name : NULL;
+}
+
 static bool ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && strcmp(s + n - m, suffix) == 0;

@@ -106,11 +106,11 @@ static bool set_arch_f32(gguf_writer *w, const shape *s, const char *suffix, flo
 static bool write_metadata(gguf_writer *w, const synth_llm_options *o, const shape *s) {
     const preset *p = s->p;
     char name[128];
-    snprintf(name, sizeof name, "fluid-synth %s %s %s seed %llu", s->arch, p->name, o->ftype->name,
-             (unsigned long long)o->seed);
+    snprintf(name, sizeof name, "fluid-synth %s %s %s seed %llu", s->arch, p->name,
+             fl_ftype_name(o->ftype), (unsigned long long)o->seed);
     bool ok = gguf_writer_set_str(w, "general.architecture", s->arch) &&
               gguf_writer_set_str(w, "general.name", name) &&
-              gguf_writer_set_u32(w, "general.file_type", o->ftype->file_type) &&
+              gguf_writer_set_u32(w, "general.file_type", (uint32_t)o->ftype) &&
               set_arch_u32(w, s, "context_length", p->n_ctx) &&
               set_arch_u32(w, s, "embedding_length", p->n_embd) &&
               set_arch_u32(w, s, "block_count", s->n_layer) &&
@@ -314,7 +314,7 @@ bool synth_llm(const synth_llm_options *o) {
     }
     if (ok) {
         printf("wrote %s: %s %s, %s, %lld tokens, %zu tensors\n", o->out_path, o->arch, p->name,
-               o->ftype->name, (long long)n_vocab, plans.n);
+               fl_ftype_name(o->ftype), (long long)n_vocab, plans.n);
     }
     free(plans.items);
     gguf_writer_free(w);

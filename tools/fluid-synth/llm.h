@@ -13,7 +13,7 @@ typedef struct synth_llm_options {
     const char *preset;     /* see synth_llm_print_presets */
     const char *vocab_path; /* NULL: the built-in vocabulary */
     const char *out_path;
-    const synth_ftype *ftype;
+    fl_ftype ftype;
     uint64_t seed;
     double std;      /* standard deviation of the random weights (0: all zeros) */
     int64_t n_layer; /* 0: the preset's; else fewer/more layers of the same width */
