@@ -288,6 +288,33 @@ else
     ok
 fi
 
+# Embeddings padded past the vocabulary (as many real models have): every row of the output is a
+# token the sampler can pick and the log-probabilities normalise over all of them.
+PADDED=$TMP/padded.gguf
+if "$SYNTH" --arch qwen2 --preset tiny --type f32 --seed 1 --pad-vocab 5 -o "$PADDED" >"$TMP/synth.log" 2>&1; then
+    width=$(($(sed -n 's/.*, \([0-9]*\) tokens,.*/\1/p' "$TMP/synth.log") + 5))
+    if ! "$CLI" -m "$PADDED" -t 1 -p "$PROMPT" -n 1 --temp 0 --top-logprobs "$width" \
+        >"$TMP/pad" 2>"$TMP/run.err"; then
+        fail "padded embeddings: $(cat "$TMP/run.err")"
+    elif ! "$PY" - "$TMP/pad" "$width" <<'EOF'; then
+import json, math, sys
+
+rec = json.loads(next(l for l in open(sys.argv[1], encoding="utf-8") if l.startswith("{")))
+width = int(sys.argv[2])
+ids = sorted(i for i, _ in rec["top"])
+assert ids == list(range(width)), f"top ids are not 0..{width - 1}"
+total = sum(math.exp(lp) for _, lp in rec["top"] if lp is not None)
+assert math.isclose(total, 1, rel_tol=1e-4), total
+EOF
+        fail "padded embeddings: top-logprobs over the padded rows"
+    else
+        ok
+    fi
+else
+    cat "$TMP/synth.log"
+    fail "fluid-synth --pad-vocab"
+fi
+
 # --chat wraps the prompt in the chat template (the synthetic vocabulary has none: ChatML).
 run "$TMP/chat" -p "$PROMPT" -n 4 --temp 0 --chat --token-ids
 run "$TMP/chat_tok" -p "$PROMPT" --chat --tokenize

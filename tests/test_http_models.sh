@@ -134,9 +134,9 @@ if [ "$HAVE_WHISPER" = 1 ] && [ -f "$FLUID_TESTDATA/jfk.wav" ]; then
     check "srt" bash -c '[ "$0" = 200 ] && { [ -z "$1" ] || grep -Eq "^[0-9]{2}:[0-9]{2}:[0-9]{2},[0-9]{3} --> [0-9]{2}:[0-9]{2}:[0-9]{2},[0-9]{3}$" <<<"$1"; }' "$STATUS" "$BODY"
     req POST /v1/audio/transcriptions -F "file=@$A" -F response_format=vtt
     check "vtt" bash -c '[ "$0" = 200 ] && head -1 <<<"$1" | grep -q "^WEBVTT"' "$STATUS" "$BODY"
-    req POST /v1/audio/transcriptions -F "file=@$A" -F response_format=verbose_json \
+    req POST /v1/audio/transcriptions -F "file=@$A" -F response_format=verbose_json -F language=en \
         -F 'timestamp_granularities[]=segment' -F 'timestamp_granularities[]=word'
-    check "verbose_json" [ "$(json 'd["task"]=="transcribe" and d["duration"]>10 and isinstance(d["language"],str) and isinstance(d["words"],list) and all(set(s)>={"id","seek","start","end","text","tokens","temperature","avg_logprob","compression_ratio","no_speech_prob"} for s in d["segments"])')" = True ]
+    check "verbose_json" [ "$(json 'd["task"]=="transcribe" and d["duration"]>10 and d["language"]=="english" and isinstance(d["words"],list) and all(set(s)>={"id","seek","start","end","text","tokens","temperature","avg_logprob","compression_ratio","no_speech_prob"} for s in d["segments"])')" = True ]
     curl -sS -N -m 300 "$BASE/v1/audio/transcriptions" -F "file=@$A" -F stream=true >"$WORK/astream"
     check "transcription stream done" bash -c "grep '^data: ' '$WORK/astream' | tail -1 | grep -q '\"type\":\"transcript.text.done\"'"
     req POST /v1/audio/translations -F "file=@$A" -F model=whisper-1

@@ -17,7 +17,7 @@ static void usage(FILE *fp) {
     synth_llm_print_presets(fp);
     fprintf(fp, "\n                   [--vocab VOCAB.gguf] [--type ");
     synth_ftype_print_names(fp);
-    fprintf(fp, "] [--seed N] [--std S] [--layers N] -o OUT.gguf\n"
+    fprintf(fp, "] [--seed N] [--std S] [--layers N] [--pad-vocab N] -o OUT.gguf\n"
                 "       fluid-synth --arch whisper ... (see fluid-synth --arch whisper --help)\n"
                 "\n"
                 "Writes a GGUF model with random weights: normal(0, S) matrices and biases, norm\n"
@@ -28,6 +28,8 @@ static void usage(FILE *fp) {
                 "  --seed N      random seed (default 1)\n"
                 "  --std S       standard deviation of the weights (default 0.02)\n"
                 "  --layers N    N layers instead of the preset's (same width; for quick tests)\n"
+                "  --pad-vocab N N rows more in token_embd/output than the vocabulary has tokens\n"
+                "                (as models padded to a round row count)\n"
                 "  -o FILE       output file (written to FILE.tmp, then renamed)\n");
 }
 
@@ -67,6 +69,11 @@ static bool parse_number(const char *flag, const char *value, synth_llm_options 
         o->seed = v;
         return true;
     }
+    if (strcmp(flag, "--pad-vocab") == 0) {
+        if (v > 1000000) return false;
+        o->n_pad_vocab = (int64_t)v;
+        return true;
+    }
     if (v < 1 || v > 1000) return false;
     o->n_layer = (int64_t)v;
     return true;
@@ -93,7 +100,7 @@ static int parse_args(int argc, char **argv, synth_llm_options *o) {
         else if (strcmp(flag, "-o") == 0 || strcmp(flag, "--output") == 0)
             target = &o->out_path;
         bool numeric = strcmp(flag, "--seed") == 0 || strcmp(flag, "--std") == 0 ||
-                       strcmp(flag, "--layers") == 0;
+                       strcmp(flag, "--layers") == 0 || strcmp(flag, "--pad-vocab") == 0;
         if (target == NULL && !numeric) {
             fprintf(stderr, "fluid-synth: unknown option '%s' (see --help)\n", flag);
             return 2;

@@ -107,7 +107,8 @@ typedef struct fluid_model fluid_model;
 typedef struct fluid_model_info {
     const char *arch;      /* "llama", "qwen2", "qwen3", "phi3", ... */
     const char *type_name; /* the dominant weight type, e.g. "f16", "q4_k" */
-    int32_t n_vocab;
+    int32_t n_vocab;       /* rows of token_embd/output = the logits' width; may exceed the
+                            * vocabulary's tokens (fluid_vocab_size) when the rows are padded */
     int32_t n_ctx_train;
     int32_t n_embd;
     int32_t n_layer;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fluid/whisper.h"
+
 #include "api/gen.h"
 #include "api/json.h"
 #include "api/sse.h"
@@ -223,6 +225,12 @@ static bool parse_audio(const api_request *req, bool translate, const api_limits
 
 /* ---- non-streaming ---- */
 
+/* verbose_json names the language as OpenAI does ("english"), the engine reports its code. */
+static const char *language_name(const char *code) {
+    const char *name = code ? fluid_whisper_lang_name(fluid_whisper_lang_id(code)) : NULL;
+    return name ? name : code ? code : "";
+}
+
 static void audio_respond(api_response *res, const audio_input *in, const rt_event *fin,
                           json_t *segments, json_t *words) {
     const char *text = fin->full_text ? fin->full_text : "";
@@ -249,8 +257,8 @@ static void audio_respond(api_response *res, const audio_input *in, const rt_eve
     case FMT_VERBOSE: {
         json_t *doc =
             json_pack("{s:s, s:s, s:f, s:o}", "task", in->rq.translate ? "translate" : "transcribe",
-                      "language", fin->language ? fin->language : "", "duration", fin->duration,
-                      "text", api_json_text(text, strlen(text)));
+                      "language", language_name(fin->language), "duration", fin->duration, "text",
+                      api_json_text(text, strlen(text)));
         if (doc != NULL && in->want_segments) json_object_set(doc, "segments", segments);
         if (doc != NULL && in->want_words) json_object_set(doc, "words", words);
         api_set_json(res, 200, doc);

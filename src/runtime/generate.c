@@ -281,7 +281,9 @@ out:
 void rt_generate(fluid_model *model, rt_job *job, const rt_run_env *env) {
     gen g = {.job = job, .req = rt_job_chat(job), .env = env, .model = model};
     g.vocab = fluid_model_vocab(model);
-    g.n_vocab = fluid_vocab_size(g.vocab);
+    fluid_model_info info;
+    fluid_model_get_info(model, &info);
+    g.n_vocab = info.n_vocab; /* the logits' width: padded embedding rows included */
     rt_stopper_init(&g.stop, g.req->stop, g.req->n_stop);
     rt_finish_reason reason = run(&g);
     if (rt_job_cancelled(job) && reason != RT_FINISH_ERROR) reason = RT_FINISH_CANCELLED;

@@ -280,11 +280,19 @@ static void write_text(const char *text, size_t len) {
 }
 
 /* Decodes the prompt, then samples up to n_predict tokens, streaming their text. */
+/* Token ids the model scores: the rows of its output matrix, which may be more than the
+ * vocabulary's tokens (embeddings padded to a round count). */
+static int32_t logits_width(const fluid_model *model) {
+    fluid_model_info info;
+    fluid_model_get_info(model, &info);
+    return info.n_vocab;
+}
+
 static bool generate(fluid_model *model, fluid_session *s, fluid_pool *pool, fluid_sampler *sampler,
                      const int32_t *prompt, size_t n_prompt, const llm_options *o, generation *g,
                      fluid_error *err) {
     const fluid_vocab *vocab = fluid_model_vocab(model);
-    int32_t n_vocab = fluid_vocab_size(vocab);
+    int32_t n_vocab = logits_width(model);
     for (size_t i = 0; i < n_prompt; i++) fluid_sampler_accept(sampler, prompt[i]);
     double t0 = now_seconds();
     if (fluid_session_decode(s, prompt, (int32_t)n_prompt, pool, err) != FLUID_OK) return false;
@@ -368,7 +376,7 @@ static int run_generate(const llm_options *o) {
         fprintf(stderr, "fluid-cli: %s has no tokenizer (tokenizer.ggml.*)\n", o->model);
         goto done;
     }
-    int32_t n_vocab = fluid_vocab_size(vocab);
+    int32_t n_vocab = logits_width(model);
     size_t n_prompt = 0;
     prompt = prompt_tokens(vocab, o, &n_prompt);
     if (prompt == NULL) goto done;
@@ -377,7 +385,8 @@ static int run_generate(const llm_options *o) {
         goto done;
     }
     if (o->top_logprobs > n_vocab) {
-        fprintf(stderr, "fluid-cli: --top-logprobs is larger than the vocabulary (%" PRId32 ")\n",
+        fprintf(stderr,
+                "fluid-cli: --top-logprobs is larger than the model's token count (%" PRId32 ")\n",
                 n_vocab);
         goto done;
     }

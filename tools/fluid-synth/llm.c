@@ -301,7 +301,7 @@ bool synth_llm(const synth_llm_options *o) {
                                     : synth_vocab_builtin(w, err, sizeof err);
     bool ok = n_vocab > 0;
     if (!ok) fprintf(stderr, "fluid-synth: %s\n", err);
-    shape s = make_shape(p, o, n_vocab);
+    shape s = make_shape(p, o, n_vocab + o->n_pad_vocab);
     plan_list plans = {0};
     if (ok && (!write_metadata(w, o, &s) || !make_plans(&plans, o, &s))) {
         fprintf(stderr, "fluid-synth: out of memory\n");

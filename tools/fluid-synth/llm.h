@@ -15,8 +15,9 @@ typedef struct synth_llm_options {
     const char *out_path;
     fl_ftype ftype;
     uint64_t seed;
-    double std;      /* standard deviation of the random weights (0: all zeros) */
-    int64_t n_layer; /* 0: the preset's; else fewer/more layers of the same width */
+    double std;          /* standard deviation of the random weights (0: all zeros) */
+    int64_t n_layer;     /* 0: the preset's; else fewer/more layers of the same width */
+    int64_t n_pad_vocab; /* embedding/output rows beyond the vocabulary's tokens */
 } synth_llm_options;
 
 bool synth_llm_arch_known(const char *arch);
