@@ -14,6 +14,8 @@
 #include "api/api.h"
 #include "api/audio.h"
 #include "runtime/runtime.h"
+#include "server/router.h"
+#include "support/rt_config.h"
 
 typedef struct fixture {
     rt_manager *rt;
@@ -27,13 +29,8 @@ static int setup(void **state) {
     snprintf(f->dir, sizeof f->dir, "/tmp/fluid-test-api-XXXXXX");
     if (mkdtemp(f->dir) == NULL) return -1;
     rt_config rc;
-    rt_config_defaults(&rc);
-    rc.model_path = f->dir;
-    rc.llm_model = "";
-    rc.whisper_model = "";
-    rc.warm_up = false;
+    test_rt_config(&rc, f->dir);
     rc.auto_download = false;
-    rc.progress_bar = false;
     rt_error err;
     f->rt = rt_create(&rc, &err);
     if (f->rt == NULL) return -1;
@@ -315,6 +312,70 @@ static void test_embeddings_and_model_names(void **state) {
     expect_error(f, api_models_download, "{\"model\":\"../../x\"}", 400, "model");
 }
 
+/* The value a local "$ref" ("#/a/b") points to in doc, or NULL. */
+static json_t *resolve_ref(json_t *doc, const char *ref) {
+    if (strncmp(ref, "#/", 2) != 0) return NULL;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", ref + 2);
+    json_t *at = doc;
+    for (char *save = NULL, *key = strtok_r(buf, "/", &save); key && at;
+         key = strtok_r(NULL, "/", &save))
+        at = json_object_get(at, key);
+    return at;
+}
+
+/* Every "$ref" under node resolves in doc. */
+static void expect_refs_resolve(json_t *doc, json_t *node) {
+    const char *key;
+    json_t *value;
+    size_t i;
+    if (json_is_object(node)) {
+        json_object_foreach(node, key, value) {
+            if (strcmp(key, "$ref") == 0 && resolve_ref(doc, json_string_value(value)) == NULL)
+                fail_msg("openapi: $ref %s does not resolve", json_string_value(value));
+            expect_refs_resolve(doc, value);
+        }
+    } else if (json_is_array(node)) {
+        json_array_foreach(node, i, value) expect_refs_resolve(doc, value);
+    }
+}
+
+/* The operation documenting route r: its path (a prefix route's path + "{param}") and method. */
+static json_t *documented_operation(json_t *paths, const route *r) {
+    const char *key;
+    json_t *item = NULL, *value;
+    json_object_foreach(paths, key, value) {
+        size_t n = strlen(r->path);
+        bool match =
+            r->prefix ? strncmp(key, r->path, n) == 0 && key[n] == '{' : strcmp(key, r->path) == 0;
+        if (match) item = value;
+    }
+    char method[16];
+    size_t i = 0;
+    for (; r->method[i] != '\0' && i + 1 < sizeof method; i++)
+        method[i] = (char)(r->method[i] - 'A' + 'a');
+    method[i] = '\0';
+    return json_object_get(item, method);
+}
+
+/* /openapi.json is OpenAPI 3.x, documents every route of the router with its responses, and its
+ * references resolve: a route added without documentation fails here. */
+static void expect_openapi_document(json_t *doc) {
+    const char *version = json_string_value(json_object_get(doc, "openapi"));
+    assert_non_null(version);
+    assert_true(strncmp(version, "3.", 2) == 0);
+    json_t *paths = json_object_get(doc, "paths");
+    size_t n = 0;
+    const route *routes = router_routes(&n);
+    assert_true(n > 0);
+    for (size_t i = 0; i < n; i++) {
+        json_t *op = documented_operation(paths, &routes[i]);
+        if (!json_is_object(json_object_get(op, "responses")))
+            fail_msg("openapi lacks %s %s", routes[i].method, routes[i].path);
+    }
+    expect_refs_resolve(doc, doc);
+}
+
 static void test_health_root_openapi(void **state) {
     fixture *f = *state;
     api_response res;
@@ -340,21 +401,7 @@ static void test_health_root_openapi(void **state) {
 
     doc = call(f, api_openapi_json, "", "", &res);
     assert_int_equal(res.status, 200);
-    json_t *paths = json_object_get(doc, "paths");
-    static const char *const routes[] = {"/",
-                                         "/health",
-                                         "/openapi.json",
-                                         "/docs",
-                                         "/v1/models",
-                                         "/v1/models/{model}",
-                                         "/v1/models/download",
-                                         "/v1/chat/completions",
-                                         "/v1/completions",
-                                         "/v1/audio/transcriptions",
-                                         "/v1/audio/translations",
-                                         "/v1/embeddings"};
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (json_object_get(paths, routes[i]) == NULL) fail_msg("openapi lacks %s", routes[i]);
+    expect_openapi_document(doc);
     assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "info"), "version")),
                         "test");
     json_decref(doc);

@@ -15,6 +15,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libavutil/log.h>
+
+#include "util/log.h"
 
 typedef struct clip {
     const char *file;       /* name in the temporary folder */
@@ -202,8 +205,49 @@ static void test_truncated(void **state) {
     }
 }
 
+/* Decoding leaves libav's process-wide log level as the program set it. */
+static void test_decode_keeps_log_level(void **state) {
+    (void)state;
+    int before = av_log_get_level();
+    av_log_set_level(AV_LOG_INFO);
+    static const char junk[] = "RIFF\x10\0\0\0WAVEnot really audio";
+    float *pcm = NULL;
+    size_t n = 0;
+    fluid_error err = {0};
+    assert_int_not_equal(fluid_audio_decode(junk, sizeof junk, &pcm, &n, &err), FLUID_OK);
+    assert_int_equal(av_log_get_level(), AV_LOG_INFO);
+    av_log_set_level(before);
+}
+
+/* After fluid_audio_log_to_fluid, a libav message is a debug line of fluid's log. */
+static void test_libav_messages_in_fluid_log(void **state) {
+    (void)state;
+    fluid_audio_log_to_fluid();
+    fl_log_level level = fl_log_get_level();
+    fl_log_set_level(FL_LOG_DEBUG);
+    FILE *capture = tmpfile();
+    assert_non_null(capture);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0 && dup2(fileno(capture), STDERR_FILENO) >= 0);
+    av_log(NULL, AV_LOG_ERROR, "probe %d\n", 42);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    fl_log_set_level(level);
+    char text[512] = {0};
+    rewind(capture);
+    size_t got = fread(text, 1, sizeof text - 1, capture);
+    fclose(capture);
+    assert_true(got > 0);
+    assert_non_null(strstr(text, "DEBUG"));
+    assert_non_null(strstr(text, "libav: probe 42"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decode_keeps_log_level),
+        cmocka_unit_test(test_libav_messages_in_fluid_log),
         cmocka_unit_test(test_formats),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_truncated),

@@ -32,6 +32,10 @@ enum { N_CONVERSATION = sizeof CONVERSATION / sizeof CONVERSATION[0] };
     "{%- if messages[0].role == 'system' %}{{- '<|im_start|>system\\n' + messages[0].content + "   \
     "'<|im_end|>\\n' }}{%- endif %}{%- set content = content.split('</think>')[-1] %}{{- "         \
     "'<|im_start|>' + message.role + '\\n<think>\\n' }}"
+#define T_PHI4                                                                                     \
+    "{% for message in messages %}{% if (message['role'] == 'user') %}{{'<|im_start|>user"         \
+    "<|im_sep|>' + message['content'] + '<|im_end|>'}}{% endif %}{% endfor %}{% if "               \
+    "add_generation_prompt %}{{ '<|im_start|>assistant<|im_sep|>' }}{% endif %}"
 #define T_LLAMA3                                                                                   \
     "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ "       \
     "message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = "        \
@@ -130,6 +134,20 @@ static void qwen3_drops_past_reasoning(void **state) {
                              "<|im_start|>assistant\nHello.<|im_end|>\n"
                              "<|im_start|>user\nAgain<|im_end|>\n<|im_start|>assistant\n");
     free(got);
+}
+
+/* Phi-4: ChatML whose role is followed by <|im_sep|> and whose turns are not separated (the
+ * template writes role, <|im_sep|>, content, <|im_end|> and nothing else; no BOS). */
+static void phi4_formats(void **state) {
+    (void)state;
+    const char *turns = "<|im_start|>system<|im_sep|>You are terse.<|im_end|>"
+                        "<|im_start|>user<|im_sep|>Hi!<|im_end|>"
+                        "<|im_start|>assistant<|im_sep|>Hello.<|im_end|>"
+                        "<|im_start|>user<|im_sep|>Tell me a joke.<|im_end|>";
+    expect(T_PHI4, NULL, NULL, false, turns);
+    char want[512];
+    snprintf(want, sizeof want, "%s<|im_start|>assistant<|im_sep|>", turns);
+    expect(T_PHI4, NULL, NULL, true, want);
 }
 
 #define LLAMA3_TAIL                                                                                \
@@ -252,6 +270,7 @@ static void detection_from_markers(void **state) {
         {"", FL_CHAT_CHATML, FL_CHAT_PLAIN, false},
         {T_QWEN25, FL_CHAT_CHATML, FL_CHAT_PLAIN, false},
         {T_QWEN3, FL_CHAT_CHATML, FL_CHAT_QWEN3_THINK, false},
+        {T_PHI4, FL_CHAT_CHATML, FL_CHAT_PHI4, false},
         {T_LLAMA3, FL_CHAT_LLAMA3, FL_CHAT_PLAIN, true},
         {T_LLAMA31, FL_CHAT_LLAMA3, FL_CHAT_LLAMA31, true},
         {T_PHI3, FL_CHAT_PHI3, FL_CHAT_PLAIN, true},
@@ -353,6 +372,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(chatml_formats),
         cmocka_unit_test(qwen3_drops_past_reasoning),
+        cmocka_unit_test(phi4_formats),
         cmocka_unit_test(llama3_formats),
         cmocka_unit_test(phi3_formats),
         cmocka_unit_test(mistral_formats),

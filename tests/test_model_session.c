@@ -104,6 +104,31 @@ static void sizes_follow_the_model(void **state) {
     fluid_session_free(s);
 }
 
+/* The estimate from the file alone is what a session of that context holds. */
+static void context_bytes_from_the_file(void **state) {
+    fixture *f = *state;
+    char *path = tiny_llm_temp_path();
+    assert_non_null(path);
+    assert_true(tiny_llm_write(path, &(tiny_llm_options){.arch = "qwen2"}));
+    static const int32_t contexts[] = {0, 24};
+    for (size_t i = 0; i < sizeof contexts / sizeof contexts[0]; i++) {
+        uint64_t bytes = 0;
+        fluid_error err = {0};
+        assert_int_equal(fluid_model_context_bytes(path, contexts[i], &bytes, &err), FLUID_OK);
+        fluid_session *s = new_session(f, contexts[i]);
+        assert_int_equal(bytes, fluid_session_bytes(s));
+        fluid_session_free(s);
+    }
+    uint64_t bytes = 1;
+    fluid_error err = {0};
+    assert_int_not_equal(fluid_model_context_bytes(path, -1, &bytes, &err), FLUID_OK);
+    unlink(path);
+    assert_int_not_equal(fluid_model_context_bytes(path, 0, &bytes, &err), FLUID_OK);
+    assert_int_equal(bytes, 0);
+    assert_true(strlen(err.message) > 0);
+    free(path);
+}
+
 static void refuses_what_does_not_fit(void **state) {
     fixture *f = *state;
     fluid_session *s = new_session(f, 24);
@@ -185,6 +210,7 @@ static void rewind_forgets_the_tail(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sizes_follow_the_model),
+        cmocka_unit_test(context_bytes_from_the_file),
         cmocka_unit_test(refuses_what_does_not_fit),
         cmocka_unit_test(refuses_bad_tokens),
         cmocka_unit_test(keeps_only_the_last_logits_by_default),

@@ -17,6 +17,8 @@
 #include "engine/whisper_internal.h"
 #include "runtime/runtime.h"
 #include "support/fake_hub.h"
+#include "support/files.h"
+#include "support/rt_config.h"
 
 typedef struct fixture {
     char *root;
@@ -26,19 +28,6 @@ typedef struct fixture {
     size_t audio_len;
 } fixture;
 
-static char *testdata(const char *name) {
-    const char *dir = getenv("FLUID_TESTDATA");
-    if (dir == NULL) return NULL;
-    char *p = malloc(strlen(dir) + strlen(name) + 2);
-    if (p == NULL) return NULL;
-    sprintf(p, "%s/%s", dir, name);
-    if (access(p, R_OK) != 0) {
-        free(p);
-        return NULL;
-    }
-    return p;
-}
-
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
     f->root = fake_hub_temp_dir();
@@ -47,14 +36,8 @@ static int setup(void **state) {
     mkdir(dir, 0755);
     snprintf(dir, sizeof dir, "%s/llm", f->root);
     mkdir(dir, 0755);
-    rt_config_defaults(&f->cfg);
-    f->cfg.model_path = f->root;
-    f->cfg.llm_model = "";
+    test_rt_config(&f->cfg, f->root); /* one thread: tiny matrices gain nothing from more */
     f->cfg.whisper_model = "whisper-test";
-    f->cfg.warm_up = false;
-    f->cfg.hf_endpoint = "http://127.0.0.1:1";
-    f->cfg.progress_bar = false;
-    f->cfg.n_threads = 1; /* tiny matrices: no gain from more, only hand-over cost */
     *state = f;
     return 0;
 }
@@ -111,8 +94,8 @@ static bool wav_clip(const char *path, double seconds, void **out, size_t *len) 
 
 /* Writes whisper/ggml-test.bin (random weights on the tiny vocabulary) and loads jfk.wav. */
 static bool prepare_whisper(fixture *f) {
-    char *header = testdata("for-tests-ggml-tiny.bin");
-    char *wav = testdata("jfk.wav");
+    char *header = test_testdata_path("for-tests-ggml-tiny.bin");
+    char *wav = test_testdata_path("jfk.wav");
     bool ok = header != NULL && wav != NULL;
     if (ok) {
         char out[512];
@@ -214,6 +197,12 @@ static bool synth_llm(fixture *f, const char *name, int seed) {
     return system(cmd) == 0;
 }
 
+/* Writes the tiny LLM and starts the manager; skips the test when fluid-synth is not built. */
+static void start_with_tiny_llm(fixture *f) {
+    if (!synth_llm(f, "tiny", 1)) skip();
+    start(f);
+}
+
 typedef struct chat_run {
     char text[4096];
     rt_event fin;
@@ -256,9 +245,8 @@ static rt_chat_request greedy(const char *model, int max_tokens) {
 
 static void test_chat_job(void **state) {
     fixture *f = *state;
-    if (!synth_llm(f, "tiny", 1)) skip();
     f->cfg.llm_model = "tiny";
-    start(f);
+    start_with_tiny_llm(f);
     rt_chat_request req = greedy(NULL, 12); /* the default LLM */
     chat_run a, b;
     assert_int_equal(chat(f, &req, &a), RT_OK);
@@ -289,8 +277,7 @@ static int ascii_pair(const char *text) {
 
 static void test_stop_string_cuts_text(void **state) {
     fixture *f = *state;
-    if (!synth_llm(f, "tiny", 1)) skip();
-    start(f);
+    start_with_tiny_llm(f);
     rt_chat_request req = greedy("tiny", 40);
     chat_run full, cut;
     assert_int_equal(chat(f, &req, &full), RT_OK);
@@ -309,8 +296,7 @@ static void test_stop_string_cuts_text(void **state) {
 
 static void test_logprobs(void **state) {
     fixture *f = *state;
-    if (!synth_llm(f, "tiny", 1)) skip();
-    start(f);
+    start_with_tiny_llm(f);
     rt_chat_request req = greedy("tiny", 8);
     req.logprobs = true;
     req.top_logprobs = 3;
@@ -330,8 +316,7 @@ static void test_logprobs(void **state) {
 
 static void test_completion_with_echo(void **state) {
     fixture *f = *state;
-    if (!synth_llm(f, "tiny", 1)) skip();
-    start(f);
+    start_with_tiny_llm(f);
     rt_chat_request req = greedy("tiny", 4);
     req.messages = NULL;
     req.n_messages = 0;
@@ -345,9 +330,8 @@ static void test_completion_with_echo(void **state) {
 
 static void test_prompt_longer_than_context(void **state) {
     fixture *f = *state;
-    if (!synth_llm(f, "tiny", 1)) skip();
     f->cfg.n_ctx = 16;
-    start(f);
+    start_with_tiny_llm(f);
     char prompt[2048] = "";
     for (int i = 0; i < 100; i++) strcat(prompt, "words and ");
     rt_chat_request req = greedy("tiny", 4);
@@ -371,8 +355,7 @@ static void test_prompt_longer_than_context(void **state) {
 
 static void test_cancel_generation(void **state) {
     fixture *f = *state;
-    if (!synth_llm(f, "tiny", 1)) skip();
-    start(f);
+    start_with_tiny_llm(f);
     rt_chat_request req = greedy("tiny", 0);
     req.sampling.temperature = 1.0f; /* sampled: end-of-text is unlikely to end it first */
     req.sampling.seed = 5;

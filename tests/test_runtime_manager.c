@@ -20,6 +20,8 @@
 #include "runtime/engine.h"
 #include "runtime/runtime.h"
 #include "support/fake_hub.h"
+#include "support/files.h"
+#include "support/rt_config.h"
 
 #define MODEL_BYTES 4000
 #define KV_BYTES 1000
@@ -28,6 +30,7 @@
 
 typedef struct script {
     int load_ms, step_ms;
+    uint64_t context_bytes; /* what the engine estimates a job's context takes */
     atomic_int loads, unloads, resident, max_resident_llm, resident_llm;
     atomic_int runs_in_parallel_max, running;
 } script;
@@ -77,6 +80,11 @@ static void fake_unload(void *user, rt_model_type type, void *handle) {
     free(handle);
 }
 
+static uint64_t fake_context_bytes(void *user, rt_model_type type, const char *path, int n_ctx) {
+    (void)type, (void)path, (void)n_ctx;
+    return ((script *)user)->context_bytes;
+}
+
 static void fake_run(void *user, rt_model_type type, void *handle, rt_job *job,
                      const rt_run_env *env) {
     script *s = user;
@@ -124,45 +132,25 @@ typedef struct fixture {
     rt_manager *rt;
 } fixture;
 
-static void write_file(const char *root, const char *rel, const char *head, size_t size) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", root, rel);
-    for (char *p = path + strlen(root) + 1; *p != '\0'; p++)
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(path, 0755);
-            *p = '/';
-        }
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    fputs(head, f);
-    for (size_t i = strlen(head); i < size; i++) fputc('x', f);
-    fclose(f);
-}
-
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
     f->root = fake_hub_temp_dir();
-    write_file(f->root, "llm/a.gguf", "OK", MODEL_BYTES);
-    write_file(f->root, "llm/b.gguf", "OK", MODEL_BYTES);
-    write_file(f->root, "llm/sub/c.gguf", "OK", MODEL_BYTES);
-    write_file(f->root, "whisper/ggml-tiny.bin", "OK", MODEL_BYTES);
+    test_make_file(f->root, "llm/a.gguf", "OK", MODEL_BYTES);
+    test_make_file(f->root, "llm/b.gguf", "OK", MODEL_BYTES);
+    test_make_file(f->root, "llm/sub/c.gguf", "OK", MODEL_BYTES);
+    test_make_file(f->root, "whisper/ggml-tiny.bin", "OK", MODEL_BYTES);
     f->s.load_ms = 20;
     f->s.step_ms = 2;
-    f->engine =
-        (rt_engine){.user = &f->s, .load = fake_load, .unload = fake_unload, .run = fake_run};
-    rt_config_defaults(&f->cfg);
-    f->cfg.model_path = f->root;
-    f->cfg.llm_model = "";
-    f->cfg.whisper_model = "";
-    f->cfg.warm_up = false;
+    f->engine = (rt_engine){.user = &f->s,
+                            .load = fake_load,
+                            .unload = fake_unload,
+                            .context_bytes = fake_context_bytes,
+                            .run = fake_run};
+    test_rt_config(&f->cfg, f->root);
     f->cfg.idle_timeout_s = 0;
     f->cfg.idle_check_interval_s = 0.02;
     f->cfg.load_wait_s = 10;
-    f->cfg.hf_endpoint = "http://127.0.0.1:1";
     f->cfg.download_retries = 0;
-    f->cfg.progress_bar = false;
-    f->cfg.n_threads = 1;
     *state = f;
     return 0;
 }
@@ -211,6 +199,20 @@ static rt_event run_chat(rt_manager *rt, const char *model, int max_tokens, char
     return copy;
 }
 
+/* Submits a chat job of max_tokens on model and waits for its first text: it is running. */
+static rt_job *start_running_chat(rt_manager *rt, const char *model, int max_tokens) {
+    fluid_chat_message msg = {"user", "hi"};
+    rt_chat_request req = {
+        .model = model, .messages = &msg, .n_messages = 1, .max_tokens = max_tokens};
+    rt_job *job = NULL;
+    rt_error err = {0};
+    if (rt_submit_chat(rt, &req, &job, &err) != RT_OK) fail_msg("submit: %s", err.message);
+    rt_event ev;
+    assert_true(rt_job_next(job, 10000, &ev));
+    assert_int_equal(ev.type, RT_EVENT_TEXT);
+    return job;
+}
+
 static rt_model_state state_of(rt_manager *rt, const char *id) {
     rt_model_info info;
     if (rt_get_model(rt, id, &info, NULL) != RT_OK) return (rt_model_state)-1;
@@ -250,8 +252,8 @@ static void test_listing_and_rescan(void **state) {
     assert_int_equal(models[4].type, RT_MODEL_WHISPER);
     rt_free_models(models);
     /* Files added or removed while running. */
-    write_file(f->root, "llm/new.gguf", "OK", 10);
-    write_file(f->root, "llm/new2.gguf.part", "OK", 10);
+    test_make_file(f->root, "llm/new.gguf", "OK", 10);
+    test_make_file(f->root, "llm/new2.gguf.part", "OK", 10);
     char path[1024];
     snprintf(path, sizeof path, "%s/llm/b.gguf", f->root);
     unlink(path);
@@ -265,6 +267,20 @@ static void test_listing_and_rescan(void **state) {
     /* Any name of a model finds it. */
     assert_int_equal(rt_get_model(rt, "a.gguf", &info, NULL), RT_OK);
     assert_string_equal(info.id, "a");
+}
+
+/* A model copied into <model-path> while running is found by the first request naming it: an
+ * unknown name rescans the folder (at most once a second) before answering "not found". */
+static void test_unknown_name_rescans(void **state) {
+    fixture *f = *state;
+    rt_manager *rt = start(f);
+    rt_event ev = run_chat(rt, "late", 1, NULL, 0);
+    assert_int_equal(ev.error.status, RT_ERR_MODEL_NOT_FOUND);
+    test_make_file(f->root, "llm/late.gguf", "OK", MODEL_BYTES);
+    sleep_ms(1100); /* past the rate limit of the rescan the miss above made */
+    ev = run_chat(rt, "late", 2, NULL, 0);
+    assert_int_equal(ev.error.status, RT_OK);
+    assert_int_equal(ev.finish_reason, RT_FINISH_LENGTH);
 }
 
 static void test_lazy_load_and_job(void **state) {
@@ -444,6 +460,29 @@ static void test_memory_limit_evicts_idle_models(void **state) {
     assert_int_equal(h.memory_limit_bytes, MODEL_BYTES + KV_BYTES + 100);
 }
 
+/* The context a job will need counts before a load: weights that fit with no room for the
+ * context are refused without loading, and idle models make room for both first. */
+static void test_memory_limit_counts_the_context(void **state) {
+    fixture *f = *state;
+    f->s.context_bytes = 3 * KV_BYTES;
+    f->cfg.max_memory_gb = (MODEL_BYTES + 2 * KV_BYTES) / 1e9; /* weights fit, context not */
+    rt_manager *rt = start(f);
+    rt_event ev = run_chat(rt, "a", 2, NULL, 0);
+    assert_int_equal(ev.error.status, RT_ERR_UNAVAILABLE);
+    assert_contains(ev.error.message, "more than --max-memory");
+    assert_int_equal(atomic_load(&f->s.loads), 0);
+    rt_destroy(rt);
+    f->rt = NULL;
+    /* Room for two models' weights, not for two weights and a context. */
+    f->cfg.max_memory_gb = (2 * MODEL_BYTES + 3 * KV_BYTES - 1) / 1e9;
+    f->cfg.max_models_per_type = 4;
+    rt = start(f);
+    assert_int_equal(run_chat(rt, "a", 2, NULL, 0).finish_reason, RT_FINISH_LENGTH);
+    assert_int_equal(state_of(rt, "a"), RT_STATE_READY);
+    assert_int_equal(run_chat(rt, "b", 2, NULL, 0).finish_reason, RT_FINISH_LENGTH);
+    assert_int_equal(state_of(rt, "a"), RT_STATE_ON_DISK); /* evicted before b loaded */
+}
+
 static void test_memory_limit_refuses_when_busy(void **state) {
     fixture *f = *state;
     f->cfg.max_memory_gb = (MODEL_BYTES + KV_BYTES + 100) / 1e9;
@@ -452,13 +491,7 @@ static void test_memory_limit_refuses_when_busy(void **state) {
     f->s.step_ms = 50;
     rt_manager *rt = start(f);
     /* A long job holds model a... */
-    fluid_chat_message msg = {"user", "hi"};
-    rt_chat_request req = {.model = "a", .messages = &msg, .n_messages = 1, .max_tokens = 40};
-    rt_job *job = NULL;
-    assert_int_equal(rt_submit_chat(rt, &req, &job, NULL), RT_OK);
-    rt_event ev;
-    assert_true(rt_job_next(job, 10000, &ev));
-    assert_int_equal(ev.type, RT_EVENT_TEXT);
+    rt_job *job = start_running_chat(rt, "a", 40);
     /* ... so b cannot load within the limit: a clear error, not a wait forever. */
     rt_event b = run_chat(rt, "b", 2, NULL, 0);
     assert_int_equal(b.finish_reason, RT_FINISH_ERROR);
@@ -468,7 +501,7 @@ static void test_memory_limit_refuses_when_busy(void **state) {
     assert_int_equal(state_of(rt, "a"), RT_STATE_READY);
     rt_job_release(job);
     /* A model bigger than the whole limit is refused outright. */
-    write_file(f->root, "llm/huge.gguf", "OK", 3 * MODEL_BYTES);
+    test_make_file(f->root, "llm/huge.gguf", "OK", 3 * MODEL_BYTES);
     rt_rescan(rt, NULL);
     rt_event huge = run_chat(rt, "huge", 2, NULL, 0);
     assert_int_equal(huge.error.status, RT_ERR_UNAVAILABLE);
@@ -477,7 +510,7 @@ static void test_memory_limit_refuses_when_busy(void **state) {
 
 static void test_failed_load_is_reported_and_retried(void **state) {
     fixture *f = *state;
-    write_file(f->root, "llm/broken.gguf", "BAD", 100);
+    test_make_file(f->root, "llm/broken.gguf", "BAD", 100);
     rt_manager *rt = start(f);
     rt_event ev = run_chat(rt, "broken", 2, NULL, 0);
     assert_int_equal(ev.finish_reason, RT_FINISH_ERROR);
@@ -487,7 +520,7 @@ static void test_failed_load_is_reported_and_retried(void **state) {
     assert_int_equal(info.state, RT_STATE_FAILED);
     assert_contains(info.error, "corrupt model");
     /* Fixed on disk: the next request tries again and succeeds. */
-    write_file(f->root, "llm/broken.gguf", "OK", 100);
+    test_make_file(f->root, "llm/broken.gguf", "OK", 100);
     assert_int_equal(run_chat(rt, "broken", 2, NULL, 0).finish_reason, RT_FINISH_LENGTH);
     assert_int_equal(state_of(rt, "broken"), RT_STATE_READY);
 }
@@ -496,13 +529,8 @@ static void test_cancel_stops_job(void **state) {
     fixture *f = *state;
     f->s.step_ms = 5;
     rt_manager *rt = start(f);
-    fluid_chat_message msg = {"user", "hi"};
-    rt_chat_request req = {.model = "a", .messages = &msg, .n_messages = 1, .max_tokens = 100000};
-    rt_job *job = NULL;
-    assert_int_equal(rt_submit_chat(rt, &req, &job, NULL), RT_OK);
+    rt_job *job = start_running_chat(rt, "a", 100000);
     rt_event ev;
-    assert_true(rt_job_next(job, 10000, &ev));
-    assert_int_equal(ev.type, RT_EVENT_TEXT);
     rt_job_cancel(job);
     int events = 0;
     while (rt_job_next(job, 10000, &ev) && ev.type != RT_EVENT_FINISHED) events++;
@@ -601,12 +629,8 @@ static void test_destroy_with_running_job(void **state) {
     fixture *f = *state;
     f->s.step_ms = 5;
     rt_manager *rt = start(f);
-    fluid_chat_message msg = {"user", "hi"};
-    rt_chat_request req = {.model = "a", .messages = &msg, .n_messages = 1, .max_tokens = 100000};
-    rt_job *job = NULL;
-    assert_int_equal(rt_submit_chat(rt, &req, &job, NULL), RT_OK);
+    rt_job *job = start_running_chat(rt, "a", 100000);
     rt_event ev;
-    assert_true(rt_job_next(job, 10000, &ev));
     rt_destroy(rt);
     f->rt = NULL;
     while (rt_job_next(job, 10000, &ev) && ev.type != RT_EVENT_FINISHED) {
@@ -697,6 +721,7 @@ int main(void) {
 #define TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         TEST(test_listing_and_rescan),
+        TEST(test_unknown_name_rescans),
         TEST(test_lazy_load_and_job),
         TEST(test_single_flight_load),
         TEST(test_idle_unload_and_reload),
@@ -704,6 +729,7 @@ int main(void) {
         TEST(test_side_by_side_llm_and_whisper),
         TEST(test_switching_llms_under_concurrent_jobs),
         TEST(test_memory_limit_evicts_idle_models),
+        TEST(test_memory_limit_counts_the_context),
         TEST(test_memory_limit_refuses_when_busy),
         TEST(test_failed_load_is_reported_and_retried),
         TEST(test_cancel_stops_job),

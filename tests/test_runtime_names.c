@@ -15,56 +15,61 @@
 #include "runtime/names.h"
 #include "runtime/stopmatch.h"
 #include "support/fake_hub.h"
+#include "support/files.h"
 
 /* ---- names ------------------------------------------------------------------------------- */
 
-static void test_local_llm_names(void **state) {
-    (void)state;
-    rt_name n;
-    assert_int_equal(rt_name_parse("qwen2.5-0.5b-instruct-q8_0", &n, NULL), RT_OK);
-    assert_int_equal(n.type, RT_MODEL_LLM);
-    assert_string_equal(n.id, "qwen2.5-0.5b-instruct-q8_0");
-    assert_string_equal(n.rel_path, "llm/qwen2.5-0.5b-instruct-q8_0.gguf");
-    assert_false(n.on_hub);
-    /* The .gguf suffix is optional. */
-    assert_int_equal(rt_name_parse("sub/model.gguf", &n, NULL), RT_OK);
-    assert_string_equal(n.id, "sub/model");
-    assert_false(n.on_hub);
+/* What rt_name_parse must make of a name; NULL fields are not checked. */
+typedef struct name_case {
+    const char *input;
+    rt_model_type type;
+    bool on_hub;
+    const char *id, *rel_path, *hub_repo, *hub_file;
+} name_case;
+
+static void expect_names(const name_case *cases, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const name_case *c = &cases[i];
+        rt_name got;
+        rt_error err = {0};
+        if (rt_name_parse(c->input, &got, &err) != RT_OK) fail_msg("%s: %s", c->input, err.message);
+        assert_int_equal(got.type, c->type);
+        assert_int_equal(got.on_hub, c->on_hub);
+        if (c->id) assert_string_equal(got.id, c->id);
+        if (c->rel_path) assert_string_equal(got.rel_path, c->rel_path);
+        if (c->hub_repo) assert_string_equal(got.hub_repo, c->hub_repo);
+        if (c->hub_file) assert_string_equal(got.hub_file, c->hub_file);
+    }
 }
 
-static void test_hub_llm_names(void **state) {
+#define DEFAULT_LLM_ID "Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q4_k_m"
+
+static void test_llm_names(void **state) {
     (void)state;
-    rt_name n;
-    assert_int_equal(rt_name_parse(RT_DEFAULT_LLM, &n, NULL), RT_OK);
-    assert_string_equal(n.id, "Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q4_k_m");
-    assert_string_equal(n.rel_path,
-                        "llm/Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q4_k_m.gguf");
-    assert_true(n.on_hub);
-    assert_string_equal(n.hub_repo, "Qwen/Qwen2.5-0.5B-Instruct-GGUF");
-    assert_string_equal(n.hub_file, "qwen2.5-0.5b-instruct-q4_k_m.gguf");
-    /* The same model without .gguf, and a file in a sub-folder of a repository. */
-    rt_name m;
-    assert_int_equal(rt_name_parse(n.id, &m, NULL), RT_OK);
-    assert_string_equal(m.id, n.id);
-    assert_int_equal(rt_name_parse("o/r/dir/f.gguf", &m, NULL), RT_OK);
-    assert_string_equal(m.hub_repo, "o/r");
-    assert_string_equal(m.hub_file, "dir/f.gguf");
+    static const name_case cases[] = {
+        {"qwen2.5-0.5b-instruct-q8_0", RT_MODEL_LLM, false, "qwen2.5-0.5b-instruct-q8_0",
+         "llm/qwen2.5-0.5b-instruct-q8_0.gguf", NULL, NULL},
+        /* the .gguf suffix is optional */
+        {"sub/model.gguf", RT_MODEL_LLM, false, "sub/model", NULL, NULL, NULL},
+        {RT_DEFAULT_LLM, RT_MODEL_LLM, true, DEFAULT_LLM_ID, "llm/" DEFAULT_LLM_ID ".gguf",
+         "Qwen/Qwen2.5-0.5B-Instruct-GGUF", "qwen2.5-0.5b-instruct-q4_k_m.gguf"},
+        {DEFAULT_LLM_ID, RT_MODEL_LLM, true, DEFAULT_LLM_ID, NULL, NULL, NULL},
+        /* a file in a sub-folder of a repository */
+        {"o/r/dir/f.gguf", RT_MODEL_LLM, true, NULL, NULL, "o/r", "dir/f.gguf"},
+    };
+    expect_names(cases, sizeof cases / sizeof cases[0]);
 }
 
 static void test_whisper_names(void **state) {
     (void)state;
-    rt_name n;
-    assert_int_equal(rt_name_parse("whisper-base.en", &n, NULL), RT_OK);
-    assert_int_equal(n.type, RT_MODEL_WHISPER);
-    assert_string_equal(n.id, "whisper-base.en");
-    assert_string_equal(n.rel_path, "whisper/ggml-base.en.bin");
-    assert_true(n.on_hub);
-    assert_string_equal(n.hub_repo, "ggerganov/whisper.cpp");
-    assert_string_equal(n.hub_file, "ggml-base.en.bin");
-    assert_int_equal(rt_name_parse("whisper-large-v3-turbo", &n, NULL), RT_OK);
-    assert_string_equal(n.hub_file, "ggml-large-v3-turbo.bin");
-    assert_int_equal(rt_name_parse("whisper-tiny.bin", &n, NULL), RT_OK);
-    assert_string_equal(n.id, "whisper-tiny");
+    static const name_case cases[] = {
+        {"whisper-base.en", RT_MODEL_WHISPER, true, "whisper-base.en", "whisper/ggml-base.en.bin",
+         "ggerganov/whisper.cpp", "ggml-base.en.bin"},
+        {"whisper-large-v3-turbo", RT_MODEL_WHISPER, true, NULL, NULL, NULL,
+         "ggml-large-v3-turbo.bin"},
+        {"whisper-tiny.bin", RT_MODEL_WHISPER, true, "whisper-tiny", NULL, NULL, NULL},
+    };
+    expect_names(cases, sizeof cases / sizeof cases[0]);
 }
 
 static void test_unsafe_names_are_refused(void **state) {
@@ -110,35 +115,21 @@ static void test_file_names(void **state) {
 
 /* ---- discovery --------------------------------------------------------------------------- */
 
-static void touch(const char *root, const char *rel, size_t size) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", root, rel);
-    for (char *p = path + strlen(root) + 1; *p != '\0'; p++)
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(path, 0755);
-            *p = '/';
-        }
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    for (size_t i = 0; i < size; i++) fputc('x', f);
-    fclose(f);
-}
-
 static void test_discovery(void **state) {
     (void)state;
     char *root = fake_hub_temp_dir();
     char *outside = fake_hub_temp_dir();
     assert_non_null(root);
-    touch(root, "llm/qwen2.5-0.5b-instruct-q8_0.gguf", 10);
-    touch(root, "llm/Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q4_k_m.gguf", 20);
-    touch(root, "llm/partial.gguf.part", 5);
-    touch(root, "llm/.hidden.gguf", 5);
-    touch(root, "llm/readme.txt", 5);
-    touch(root, "whisper/ggml-base.en.bin", 30);
-    touch(root, "whisper/ggml-tiny.bin.part", 3);
-    touch(root, "cache/ignored.gguf", 3);
-    touch(outside, "secret.gguf", 7);
+    test_make_file(root, "llm/qwen2.5-0.5b-instruct-q8_0.gguf", "", 10);
+    test_make_file(root, "llm/Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q4_k_m.gguf",
+                   "", 20);
+    test_make_file(root, "llm/partial.gguf.part", "", 5);
+    test_make_file(root, "llm/.hidden.gguf", "", 5);
+    test_make_file(root, "llm/readme.txt", "", 5);
+    test_make_file(root, "whisper/ggml-base.en.bin", "", 30);
+    test_make_file(root, "whisper/ggml-tiny.bin.part", "", 3);
+    test_make_file(root, "cache/ignored.gguf", "", 3);
+    test_make_file(outside, "secret.gguf", "", 7);
     /* A link inside the folder is fine; one leading outside is not. */
     char target[1024], link_path[1024];
     snprintf(target, sizeof target, "%s/llm/qwen2.5-0.5b-instruct-q8_0.gguf", root);
@@ -233,9 +224,11 @@ static void test_stop_strings(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_local_llm_names), cmocka_unit_test(test_hub_llm_names),
-        cmocka_unit_test(test_whisper_names),   cmocka_unit_test(test_unsafe_names_are_refused),
-        cmocka_unit_test(test_file_names),      cmocka_unit_test(test_discovery),
+        cmocka_unit_test(test_llm_names),
+        cmocka_unit_test(test_whisper_names),
+        cmocka_unit_test(test_unsafe_names_are_refused),
+        cmocka_unit_test(test_file_names),
+        cmocka_unit_test(test_discovery),
         cmocka_unit_test(test_stop_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "engine/gguf.h"
+#include "support/files.h"
 
 static char synth_bin[1024];
 static char tmp_dir[256];
@@ -293,19 +294,6 @@ static void tiny_models_of_every_arch(void **state) {
     }
 }
 
-static uint8_t *slurp(const char *path, size_t *size) {
-    FILE *fp = fopen(path, "rb");
-    assert_non_null(fp);
-    fseek(fp, 0, SEEK_END);
-    *size = (size_t)ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *p = malloc(*size);
-    assert_non_null(p);
-    assert_int_equal(fread(p, 1, *size, fp), *size);
-    fclose(fp);
-    return p;
-}
-
 static void same_seed_same_bytes(void **state) {
     (void)state;
     char a[512], b[512], c[512];
@@ -316,7 +304,8 @@ static void same_seed_same_bytes(void **state) {
     assert_int_equal(synth("--arch llama --preset tiny --seed 5 -o '%s'", b), 0);
     assert_int_equal(synth("--arch llama --preset tiny --seed 6 -o '%s'", c), 0);
     size_t na, nb, nc;
-    uint8_t *pa = slurp(a, &na), *pb = slurp(b, &nb), *pc = slurp(c, &nc);
+    char *pa = test_read_file(a, &na), *pb = test_read_file(b, &nb), *pc = test_read_file(c, &nc);
+    assert_true(pa != NULL && pb != NULL && pc != NULL);
     assert_int_equal(na, nb);
     assert_memory_equal(pa, pb, na);
     assert_int_equal(na, nc);

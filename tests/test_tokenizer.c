@@ -15,6 +15,7 @@
 #include "engine/vocab.h"
 #include "engine/vocab_impl.h"
 #include "support/tiny_llm.h"
+#include "support/detok.h"
 
 /* ---- writing vocabularies ---- */
 
@@ -126,24 +127,6 @@ static size_t tokenize(const fluid_vocab *v, const char *text, bool add_special,
     return n;
 }
 
-/* Decodes a token sequence through the streaming detokenizer. */
-static size_t detok_all(const fluid_vocab *v, const int32_t *ids, size_t n, bool render, char *out,
-                        size_t cap) {
-    fluid_detok *d = fluid_detok_create(v, render);
-    assert_non_null(d);
-    size_t o = 0, len;
-    for (size_t i = 0; i <= n; i++) {
-        const char *piece = i < n ? fluid_detok_push(d, ids[i], &len) : fluid_detok_flush(d, &len);
-        assert_non_null(piece);
-        assert_true(o + len < cap);
-        memcpy(out + o, piece, len);
-        o += len;
-    }
-    out[o] = '\0';
-    fluid_detok_free(d);
-    return o;
-}
-
 /* ---- byte-level BPE ---- */
 
 static void bpe_merges_by_rank(void **state) {
@@ -228,7 +211,7 @@ static void bpe_round_trips_text(void **state) {
         int32_t ids[256];
         char out[512];
         size_t n = tokenize(v, texts[t], false, false, ids, 256);
-        size_t len = detok_all(v, ids, n, false, out, sizeof out);
+        size_t len = test_detok_all(v, ids, n, false, out, sizeof out);
         assert_int_equal(len, strlen(texts[t]));
         assert_memory_equal(out, texts[t], len);
     }
@@ -310,7 +293,7 @@ static void spm_scores_and_byte_fallback(void **state) {
     assert_int_equal(ids[2], 3 + 0xc3);
     assert_int_equal(ids[3], 3 + 0xa9);
     char out[32];
-    size_t len = detok_all(v, ids, n, false, out, sizeof out);
+    size_t len = test_detok_all(v, ids, n, false, out, sizeof out);
     assert_int_equal(len, 5);
     assert_memory_equal(out, " he\xc3\xa9", 5);
     assert_true(fluid_token_is_eog(v, 2));
@@ -418,7 +401,7 @@ static void random_input_never_crashes(void **state) {
         assert_int_equal(fluid_tokenize(v, text, len, iter % 3 == 0, iter % 4 == 0, &ids, &n, NULL),
                          FLUID_OK);
         for (size_t i = 0; i < n; i++) assert_true(ids[i] >= 0 && ids[i] < N_BPE);
-        size_t got = detok_all(v, ids, n, iter % 2, out, sizeof out);
+        size_t got = test_detok_all(v, ids, n, iter % 2, out, sizeof out);
         assert_int_equal(fl_utf8_valid_prefix(out, got), got); /* always valid UTF-8 */
         free(ids);
     }

@@ -14,6 +14,8 @@
 
 #include "engine/vocab.h"
 #include "engine/vocab_impl.h"
+#include "support/detok.h"
+#include "support/files.h"
 
 static const char *const VOCABS[] = {
     "bert-bge", "deepseek-coder", "deepseek-llm", "falcon",    "gemma-4",
@@ -35,23 +37,6 @@ typedef struct suite {
     fluid_vocab *vocab[N_VOCABS];
     vector_file vec[N_VOCABS];
 } suite;
-
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)size + 1);
-    if (buf && fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) buf[size] = '\0';
-    if (len) *len = (size_t)size;
-    return buf;
-}
 
 /* .inp: strings separated by "\n__ggml_vocab_test__\n" (the last one may or may not be followed
  * by the separator); .out: one line of space-separated ids per string. */
@@ -102,9 +87,9 @@ static int setup(void **state) {
         s->vocab[i] = fluid_vocab_load(path, &err);
         if (!s->vocab[i]) print_message("%s: %s\n", VOCABS[i], err.message);
         snprintf(path, sizeof path, "%s/ggml-vocab-%s.gguf.inp", dir, VOCABS[i]);
-        s->vec[i].inp = read_file(path, NULL);
+        s->vec[i].inp = test_read_file(path, NULL);
         snprintf(path, sizeof path, "%s/ggml-vocab-%s.gguf.out", dir, VOCABS[i]);
-        s->vec[i].out = read_file(path, NULL);
+        s->vec[i].out = test_read_file(path, NULL);
         if (s->vec[i].inp && s->vec[i].out) parse_vectors(&s->vec[i]);
     }
     *state = s;
@@ -198,22 +183,6 @@ static void every_vector_matches(void **state) {
     assert_true(total > 600);
 }
 
-static size_t detok_all(const fluid_vocab *v, const int32_t *ids, size_t n, bool render, char *out,
-                        size_t cap) {
-    fluid_detok *d = fluid_detok_create(v, render);
-    assert_non_null(d);
-    size_t o = 0, len;
-    for (size_t i = 0; i <= n; i++) {
-        const char *piece = i < n ? fluid_detok_push(d, ids[i], &len) : fluid_detok_flush(d, &len);
-        assert_non_null(piece);
-        assert_true(o + len <= cap);
-        memcpy(out + o, piece, len);
-        o += len;
-    }
-    fluid_detok_free(d);
-    return o;
-}
-
 /* BPE vocabularies give back every test string exactly (the streaming detokenizer included). */
 static void bpe_vocabularies_round_trip(void **state) {
     suite *s = need_testdata(state);
@@ -228,7 +197,7 @@ static void bpe_vocabularies_round_trip(void **state) {
             const char *text = s->vec[i].texts[k];
             size_t len = s->vec[i].lens[k];
             assert_int_equal(fluid_tokenize(v, text, len, false, false, &ids, &n, NULL), FLUID_OK);
-            size_t got = detok_all(v, ids, n, false, out, sizeof out);
+            size_t got = test_detok_all(v, ids, n, false, out, sizeof out);
             free(ids);
             if (got == len && memcmp(out, text, len) == 0)
                 ok++;
@@ -278,7 +247,7 @@ static void random_input_never_crashes(void **state) {
             assert_int_equal(fluid_tokenize(v, text, o, r % 3 == 0, r % 4 == 0, &ids, &n, NULL),
                              FLUID_OK);
             for (size_t k = 0; k < n; k++) assert_true(ids[k] >= 0 && ids[k] < v->n_tokens);
-            size_t got = detok_all(v, ids, n, r % 2, out, sizeof out);
+            size_t got = test_detok_all(v, ids, n, r % 2, out, sizeof out);
             assert_int_equal(fl_utf8_valid_prefix(out, got), got);
             free(ids);
         }

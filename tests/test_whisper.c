@@ -3,6 +3,7 @@
  * compression ratios, and transcription with a small random-weight model (greedy, beam search,
  * language detection, cancelling, a 3-minute input decoded in windows). */
 #include "engine/whisper_decode.h"
+#include "support/files.h"
 
 #include <math.h>
 #include <setjmp.h>
@@ -18,22 +19,9 @@
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-static char *testdata_path(const char *name) {
-    const char *dir = getenv("FLUID_TESTDATA");
-    if (!dir) return NULL;
-    char *p = malloc(strlen(dir) + strlen(name) + 2);
-    assert_non_null(p);
-    sprintf(p, "%s/%s", dir, name);
-    if (access(p, R_OK) != 0) {
-        free(p);
-        return NULL;
-    }
-    return p;
-}
-
 /* A random-weight "test" model (the writer behind fluid-synth), or NULL without testdata. */
 static char *synth_model(const char *type_name) {
-    char *header = testdata_path("for-tests-ggml-tiny.bin");
+    char *header = test_testdata_path("for-tests-ggml-tiny.bin");
     if (!header) return NULL;
     fl_type type = strcmp(type_name, "q8_0") == 0 ? FL_TYPE_Q8_0 : FL_TYPE_F16;
     char *out = malloc(64);
@@ -48,7 +36,7 @@ static char *synth_model(const char *type_name) {
 }
 
 static float *jfk_pcm(size_t *n) {
-    char *wav = testdata_path("jfk.wav");
+    char *wav = test_testdata_path("jfk.wav");
     if (!wav) return NULL;
     float *pcm = NULL;
     fluid_error err = {0};
@@ -56,6 +44,41 @@ static float *jfk_pcm(size_t *n) {
     free(wav);
     assert_int_equal(s, FLUID_OK);
     return pcm;
+}
+
+/* What the decoding tests run on: jfk.wav's samples, a loaded synthetic f16 model (its file
+ * removed at close) and a pool of two threads. */
+typedef struct synth_run {
+    float *pcm;
+    size_t n;
+    char *path;
+    fluid_whisper *model;
+    fl_pool *pool;
+} synth_run;
+
+/* False, holding nothing, without testdata: the caller skips. */
+static bool synth_run_open(synth_run *r) {
+    *r = (synth_run){0};
+    r->pcm = jfk_pcm(&r->n);
+    r->path = r->pcm ? synth_model("f16") : NULL;
+    if (r->path == NULL) {
+        free(r->pcm);
+        return false;
+    }
+    fluid_error err = {0};
+    r->model = fluid_whisper_load(r->path, &err);
+    if (r->model == NULL) fail_msg("%s", err.message);
+    r->pool = fl_pool_create(2);
+    assert_non_null(r->pool);
+    return true;
+}
+
+static void synth_run_close(synth_run *r) {
+    fl_pool_free(r->pool);
+    fluid_whisper_free(r->model);
+    unlink(r->path);
+    free(r->path);
+    free(r->pcm);
 }
 
 /* ---- special tokens and languages -------------------------------------------------------- */
@@ -111,8 +134,8 @@ static void test_languages(void **state) {
 
 static void test_header_only_files(void **state) {
     (void)state;
-    char *multi = testdata_path("for-tests-ggml-tiny.bin");
-    char *en = testdata_path("for-tests-ggml-tiny.en.bin");
+    char *multi = test_testdata_path("for-tests-ggml-tiny.bin");
+    char *en = test_testdata_path("for-tests-ggml-tiny.en.bin");
     if (!multi || !en) {
         free(multi);
         free(en);
@@ -175,19 +198,6 @@ static void write_file(const char *path, const void *data, size_t n) {
     fclose(f);
 }
 
-static void *read_file(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *d = malloc(*n);
-    assert_non_null(d);
-    assert_int_equal(fread(d, 1, *n, f), *n);
-    fclose(f);
-    return d;
-}
-
 static void test_bad_files(void **state) {
     (void)state;
     fluid_error err = {0};
@@ -217,7 +227,8 @@ static void test_truncated_model(void **state) {
     char *model = synth_model("f16");
     if (!model) skip();
     size_t n;
-    uint8_t *data = read_file(model, &n);
+    uint8_t *data = (uint8_t *)test_read_file(model, &n);
+    assert_non_null(data);
     fluid_error err = {0};
     fluid_whisper *m = fluid_whisper_load(model, &err);
     assert_non_null(m);
@@ -448,41 +459,34 @@ static fluid_whisper_params quick_params(seg_log *log) {
 
 static void test_transcribe_synthetic(void **state) {
     (void)state;
-    size_t n = 0;
-    float *pcm = jfk_pcm(&n);
-    char *model = synth_model("f16");
-    if (!pcm || !model) {
-        free(pcm);
-        free(model);
-        skip();
-    }
+    synth_run run;
+    if (!synth_run_open(&run)) skip();
     fluid_error err = {0};
-    fluid_whisper *m = fluid_whisper_load(model, &err);
-    assert_non_null(m);
     fluid_whisper_info info;
-    fluid_whisper_get_info(m, &info);
+    fluid_whisper_get_info(run.model, &info);
     assert_int_equal(info.n_audio_state, 64);
     assert_string_equal(info.type_name, "f16");
     assert_true(info.multilingual);
-    fl_pool *pool = fl_pool_create(2);
 
     /* greedy, twice: the same tokens */
     seg_log log = {0};
     log.ok = true;
     fluid_whisper_params p = quick_params(&log);
     fluid_whisper_result r1, r2;
-    assert_int_equal(fluid_whisper_transcribe(m, pool, pcm, n, &p, &r1, &err), FLUID_OK);
+    assert_int_equal(fluid_whisper_transcribe(run.model, run.pool, run.pcm, run.n, &p, &r1, &err),
+                     FLUID_OK);
     assert_true(log.ok);
     assert_string_equal(r1.language, "en");
     assert_true(fabs(r1.duration - 11.0) < 0.01);
     assert_true(r1.n_token_ids > 0);
     for (size_t i = 0; i < r1.n_token_ids; i++) {
         assert_true(r1.token_ids[i] >= 0 && r1.token_ids[i] < info.n_vocab);
-        assert_true(r1.token_ids[i] != m->sp.sot);
+        assert_true(r1.token_ids[i] != run.model->sp.sot);
     }
     memset(&log, 0, sizeof log);
     log.ok = true;
-    assert_int_equal(fluid_whisper_transcribe(m, pool, pcm, n, &p, &r2, &err), FLUID_OK);
+    assert_int_equal(fluid_whisper_transcribe(run.model, run.pool, run.pcm, run.n, &p, &r2, &err),
+                     FLUID_OK);
     assert_int_equal(r1.n_token_ids, r2.n_token_ids);
     assert_memory_equal(r1.token_ids, r2.token_ids, r1.n_token_ids * sizeof(int32_t));
     assert_string_equal(r1.text, r2.text);
@@ -495,7 +499,8 @@ static void test_transcribe_synthetic(void **state) {
     p.word_timestamps = true;
     p.initial_prompt = "President Kennedy.";
     p.translate = true;
-    assert_int_equal(fluid_whisper_transcribe(m, pool, pcm, n, &p, &r2, &err), FLUID_OK);
+    assert_int_equal(fluid_whisper_transcribe(run.model, run.pool, run.pcm, run.n, &p, &r2, &err),
+                     FLUID_OK);
     assert_true(log.ok);
     fluid_whisper_result_free(&r2);
     p.beam_size = 1;
@@ -505,75 +510,67 @@ static void test_transcribe_synthetic(void **state) {
     p.max_tokens = 4;
     memset(&log, 0, sizeof log);
     log.ok = true;
-    assert_int_equal(fluid_whisper_transcribe(m, pool, pcm, n, &p, &r2, &err), FLUID_OK);
+    assert_int_equal(fluid_whisper_transcribe(run.model, run.pool, run.pcm, run.n, &p, &r2, &err),
+                     FLUID_OK);
     assert_true(log.ok);
     fluid_whisper_result_free(&r2);
 
     /* language detection (the model is random: any language, with a probability) */
     float prob = 0.0f;
-    int32_t lang = fluid_whisper_detect_language(m, pool, pcm, n, &prob, &err);
+    int32_t lang = fluid_whisper_detect_language(run.model, run.pool, run.pcm, run.n, &prob, &err);
     assert_true(lang >= 0 && lang < 99);
     assert_true(prob > 0.0f && prob <= 1.0f);
     p = quick_params(&log);
     p.language = NULL;
     memset(&log, 0, sizeof log);
     log.ok = true;
-    assert_int_equal(fluid_whisper_transcribe(m, pool, pcm, n, &p, &r2, &err), FLUID_OK);
+    assert_int_equal(fluid_whisper_transcribe(run.model, run.pool, run.pcm, run.n, &p, &r2, &err),
+                     FLUID_OK);
     assert_string_equal(r2.language, fluid_whisper_lang_code(lang));
     fluid_whisper_result_free(&r2);
 
     /* errors: unknown language, stop from the callback */
     p.language = "klingon";
-    assert_int_equal(fluid_whisper_transcribe(m, pool, pcm, n, &p, &r2, &err), FLUID_ERR_ARGUMENT);
+    assert_int_equal(fluid_whisper_transcribe(run.model, run.pool, run.pcm, run.n, &p, &r2, &err),
+                     FLUID_ERR_ARGUMENT);
     p.language = "en";
     memset(&log, 0, sizeof log);
     log.ok = true;
     log.stop_after = 1;
     if (r1.n_segments >= 1) {
-        assert_int_equal(fluid_whisper_transcribe(m, pool, pcm, n, &p, &r2, &err),
-                         FLUID_ERR_CANCELLED);
+        assert_int_equal(
+            fluid_whisper_transcribe(run.model, run.pool, run.pcm, run.n, &p, &r2, &err),
+            FLUID_ERR_CANCELLED);
     }
     /* empty audio: nothing to say */
     memset(&log, 0, sizeof log);
     log.ok = true;
     log.stop_after = 0;
-    assert_int_equal(fluid_whisper_transcribe(m, pool, pcm, 0, &p, &r2, &err), FLUID_OK);
+    assert_int_equal(fluid_whisper_transcribe(run.model, run.pool, run.pcm, 0, &p, &r2, &err),
+                     FLUID_OK);
     assert_int_equal(r2.n_segments, 0);
     assert_string_equal(r2.text, "");
     fluid_whisper_result_free(&r2);
 
     fluid_whisper_result_free(&r1);
-    fl_pool_free(pool);
-    fluid_whisper_free(m);
-    unlink(model);
-    free(model);
-    free(pcm);
+    synth_run_close(&run);
 }
 
 /* Several sequences stepped together give each the logits it gets alone. */
 static void test_decode_step_matches(void **state) {
     (void)state;
-    size_t n = 0;
-    float *pcm = jfk_pcm(&n);
-    char *model = synth_model("f16");
-    if (!pcm || !model) {
-        free(pcm);
-        free(model);
-        skip();
-    }
+    synth_run run;
+    if (!synth_run_open(&run)) skip();
     fluid_error err = {0};
-    fluid_whisper *m = fluid_whisper_load(model, &err);
-    assert_non_null(m);
-    fl_pool *pool = fl_pool_create(2);
-    wh_state *st = wh_state_create(m, 3, &err);
+    wh_state *st = wh_state_create(run.model, 3, &err);
     assert_non_null(st);
     float *mel = NULL;
     size_t frames = 0;
-    assert_int_equal(wh_log_mel(pcm, n, WH_CHUNK_SAMPLES, m->mel_filters, m->hp.n_mels,
-                                m->n_fft_bins, &mel, &frames, &err),
+    assert_int_equal(wh_log_mel(run.pcm, run.n, WH_CHUNK_SAMPLES, run.model->mel_filters,
+                                run.model->hp.n_mels, run.model->n_fft_bins, &mel, &frames, &err),
                      FLUID_OK);
-    assert_int_equal(wh_encode(st, mel, frames, pool, &err), FLUID_OK);
-    size_t nv = (size_t)m->hp.n_vocab;
+    assert_int_equal(wh_encode(st, mel, frames, run.pool, &err), FLUID_OK);
+    size_t nv = (size_t)run.model->hp.n_vocab;
     float *alone = malloc(3 * 4 * nv * sizeof(float)), *together = malloc(3 * nv * sizeof(float));
     assert_non_null(alone);
     assert_non_null(together);
@@ -582,21 +579,21 @@ static void test_decode_step_matches(void **state) {
     /* each sequence alone: the prompt, then its tokens one by one */
     for (int q = 0; q < 3; q++) {
         wh_seq_rewind(st, q, 0);
-        assert_int_equal(wh_decode(st, q, prompt, 3, together, NULL, pool, &err), FLUID_OK);
+        assert_int_equal(wh_decode(st, q, prompt, 3, together, NULL, run.pool, &err), FLUID_OK);
         for (int t = 0; t < 4; t++)
             assert_int_equal(
-                wh_decode(st, q, &steps[q][t], 1, alone + (q * 4 + t) * nv, NULL, pool, &err),
+                wh_decode(st, q, &steps[q][t], 1, alone + (q * 4 + t) * nv, NULL, run.pool, &err),
                 FLUID_OK);
     }
     /* all three together, step by step (sequence 1 copied from 0 after the prompt) */
     wh_seq_rewind(st, 0, 0);
-    assert_int_equal(wh_decode(st, 0, prompt, 3, together, NULL, pool, &err), FLUID_OK);
+    assert_int_equal(wh_decode(st, 0, prompt, 3, together, NULL, run.pool, &err), FLUID_OK);
     wh_seq_copy(st, 1, 0);
     wh_seq_copy(st, 2, 0);
     int seqs[3] = {2, 0, 1}; /* in any order */
     for (int t = 0; t < 4; t++) {
         int32_t toks[3] = {steps[2][t], steps[0][t], steps[1][t]};
-        assert_int_equal(wh_decode_step(st, seqs, toks, 3, together, pool, &err), FLUID_OK);
+        assert_int_equal(wh_decode_step(st, seqs, toks, 3, together, run.pool, &err), FLUID_OK);
         for (int r = 0; r < 3; r++) {
             const float *want = alone + (seqs[r] * 4 + t) * nv, *got = together + r * nv;
             float worst = 0.0f, scale = 0.0f;
@@ -610,16 +607,13 @@ static void test_decode_step_matches(void **state) {
     assert_int_equal(wh_seq_past(st, 0), 7);
     int twice[2] = {0, 0};
     int32_t two[2] = {1, 2};
-    assert_int_equal(wh_decode_step(st, twice, two, 2, together, pool, &err), FLUID_ERR_ARGUMENT);
+    assert_int_equal(wh_decode_step(st, twice, two, 2, together, run.pool, &err),
+                     FLUID_ERR_ARGUMENT);
     free(alone);
     free(together);
     free(mel);
     wh_state_free(st);
-    fl_pool_free(pool);
-    fluid_whisper_free(m);
-    unlink(model);
-    free(model);
-    free(pcm);
+    synth_run_close(&run);
 }
 
 static bool abort_now(void *user) {
@@ -629,51 +623,40 @@ static bool abort_now(void *user) {
 
 static void test_long_audio_windows(void **state) {
     (void)state;
-    size_t n = 0;
-    float *jfk = jfk_pcm(&n);
-    char *model = synth_model("f16");
-    if (!jfk || !model) {
-        free(jfk);
-        free(model);
-        skip();
-    }
+    synth_run run;
+    if (!synth_run_open(&run)) skip();
     /* 3 minutes: jfk.wav (11 s) 17 times */
-    size_t reps = 17, total = n * reps;
+    size_t reps = 17, total = run.n * reps;
     float *pcm = malloc(total * sizeof(float));
     assert_non_null(pcm);
-    for (size_t i = 0; i < reps; i++) memcpy(pcm + i * n, jfk, n * sizeof(float));
+    for (size_t i = 0; i < reps; i++) memcpy(pcm + i * run.n, run.pcm, run.n * sizeof(float));
     fluid_error err = {0};
-    fluid_whisper *m = fluid_whisper_load(model, &err);
-    assert_non_null(m);
-    fl_pool *pool = fl_pool_create(2);
     seg_log log = {0};
     log.ok = true;
     fluid_whisper_params p = quick_params(&log);
     p.max_tokens = 6;
     fluid_whisper_result r;
-    assert_int_equal(fluid_whisper_transcribe(m, pool, pcm, total, &p, &r, &err), FLUID_OK);
+    assert_int_equal(fluid_whisper_transcribe(run.model, run.pool, pcm, total, &p, &r, &err),
+                     FLUID_OK);
     assert_true(log.ok);             /* ids in order, start/seek never go back, end >= start */
     assert_true(log.n_windows >= 6); /* 187 s need at least 7 windows */
     assert_true(log.last_seek >= 150 * 100);        /* the last window is near the end */
     assert_true(log.last_end <= r.duration + 30.0); /* within the last window */
     fluid_whisper_result_free(&r);
     p.should_abort = abort_now;
-    assert_int_equal(fluid_whisper_transcribe(m, pool, pcm, total, &p, &r, &err),
+    assert_int_equal(fluid_whisper_transcribe(run.model, run.pool, pcm, total, &p, &r, &err),
                      FLUID_ERR_CANCELLED);
-    fl_pool_free(pool);
-    fluid_whisper_free(m);
-    unlink(model);
-    free(model);
     free(pcm);
-    free(jfk);
+    synth_run_close(&run);
 }
 
 /* A large-v3 style header (51866 tokens, 128 mel bins) made from the tiny header file. */
 static char *v3_header(void) {
-    char *tiny = testdata_path("for-tests-ggml-tiny.bin");
+    char *tiny = test_testdata_path("for-tests-ggml-tiny.bin");
     if (!tiny) return NULL;
     size_t n;
-    uint8_t *d = read_file(tiny, &n);
+    uint8_t *d = (uint8_t *)test_read_file(tiny, &n);
+    assert_non_null(d);
     free(tiny);
     int32_t hp[11], n_mel, n_fft;
     memcpy(hp, d + 4, sizeof hp);

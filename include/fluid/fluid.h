@@ -127,6 +127,11 @@ void fluid_model_free(fluid_model *model);
 bool fluid_model_file_damaged(const fluid_model *model);
 const fluid_vocab *fluid_model_vocab(const fluid_model *model);
 void fluid_model_get_info(const fluid_model *model, fluid_model_info *info);
+/* The memory a session of n_ctx tokens (0 = the default of fluid_session_create) of the model in
+ * `path` holds for its KV cache (fluid_session_bytes), from the file's metadata alone: for
+ * budgeting memory before a load. */
+fluid_status fluid_model_context_bytes(const char *path, int32_t n_ctx, uint64_t *bytes,
+                                       fluid_error *err);
 
 /* A session is one sequence being decoded: its KV cache and position. Sessions of one model
  * may be used from different threads, each session from one thread at a time. */

@@ -28,6 +28,12 @@ fluid_status fluid_audio_decode(const void *bytes, size_t n_bytes, float **pcm, 
 fluid_status fluid_audio_decode_file(const char *path, float **pcm, size_t *n_samples,
                                      fluid_error *err);
 
+/* Sends libav's own messages (mostly complaints about the input being decoded, which the
+ * decode functions already turn into errors) to fluid's log at debug level instead of stderr.
+ * libav's logging is process-wide: a program calls this once at start-up, before decoding;
+ * decoding never changes it. */
+void fluid_audio_log_to_fluid(void);
+
 /* ---- models ------------------------------------------------------------------------------ */
 
 typedef struct fluid_whisper fluid_whisper;

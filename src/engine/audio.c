@@ -4,12 +4,14 @@
  * before the cut (as ffmpeg does); input with no decodable audio is an error. */
 #include "fluid/whisper.h"
 #include "util/error.h"
+#include "util/log.h"
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/opt.h>
 #include <libswresample/swresample.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +214,21 @@ static void decoder_close(decoder *d) {
     avio_context_free(&d->avio);
 }
 
+/* libav calls this from any decoding thread, a line (or part of one) at a time. */
+static void log_libav_message(void *avcl, int level, const char *fmt, va_list args) {
+    if (level > AV_LOG_VERBOSE || fl_log_get_level() > FL_LOG_DEBUG) return;
+    char line[512];
+    int print_prefix = 1;
+    av_log_format_line2(avcl, level, fmt, args, line, sizeof line, &print_prefix);
+    size_t len = strlen(line);
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+    if (len > 0) fl_log(FL_LOG_DEBUG, "libav: %s", line);
+}
+
+void fluid_audio_log_to_fluid(void) {
+    av_log_set_callback(log_libav_message);
+}
+
 fluid_status fluid_audio_decode(const void *bytes, size_t n_bytes, float **pcm, size_t *n_samples,
                                 fluid_error *err) {
     *pcm = NULL;
@@ -221,7 +238,6 @@ fluid_status fluid_audio_decode(const void *bytes, size_t n_bytes, float **pcm, 
     mem_source src = {bytes, n_bytes, 0};
     decoder d = {0};
     d.err = err;
-    av_log_set_level(AV_LOG_QUIET);
     fluid_status st = open_input(&d, &src);
     if (st == FLUID_OK) st = decode_all(&d);
     decoder_close(&d);

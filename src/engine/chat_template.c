@@ -147,21 +147,31 @@ static void chatml_assistant_qwen3(sbuf *b, const chat *c, size_t i) {
     sb_puts(b, answer);
 }
 
+/* Phi-4 writes its ChatML turns with <|im_sep|> after the role and nothing between turns. */
+static const char *chatml_role_end(const fl_chat_style *st) {
+    return st->variant == FL_CHAT_PHI4 ? "<|im_sep|>" : "\n";
+}
+
+static const char *chatml_turn_end(const fl_chat_style *st) {
+    return st->variant == FL_CHAT_PHI4 ? "<|im_end|>" : "<|im_end|>\n";
+}
+
 static void render_chatml(sbuf *b, const fl_chat_style *st, const chat *c) {
     if (st->default_system[0] && (c->n == 0 || c->roles[0] != ROLE_SYSTEM)) {
-        sb_puts(b, "<|im_start|>system\n");
+        sb_puts(b, "<|im_start|>system");
+        sb_puts(b, chatml_role_end(st));
         sb_puts(b, st->default_system);
-        sb_puts(b, "<|im_end|>\n");
+        sb_puts(b, chatml_turn_end(st));
     }
     for (size_t i = 0; i < c->n; i++) {
         sb_puts(b, "<|im_start|>");
         sb_puts(b, role_name(c->roles[i]));
-        sb_puts(b, "\n");
+        sb_puts(b, chatml_role_end(st));
         if (c->roles[i] == ROLE_ASSISTANT && st->variant == FL_CHAT_QWEN3_THINK)
             chatml_assistant_qwen3(b, c, i);
         else
             sb_puts(b, content(c, i));
-        sb_puts(b, "<|im_end|>\n");
+        sb_puts(b, chatml_turn_end(st));
     }
 }
 
@@ -330,7 +340,8 @@ static void render_gemma4(sbuf *b, const chat *c) {
 static const char *generation_prompt(const fl_chat_style *st) {
     switch (st->family) {
     case FL_CHAT_CHATML:
-        return "<|im_start|>assistant\n";
+        return st->variant == FL_CHAT_PHI4 ? "<|im_start|>assistant<|im_sep|>"
+                                           : "<|im_start|>assistant\n";
     case FL_CHAT_LLAMA3:
         return "<|start_header_id|>assistant<|end_header_id|>\n\n";
     case FL_CHAT_PHI3:
@@ -460,7 +471,10 @@ void fl_chat_detect(const char *tmpl, fl_chat_style *st) {
             find_date(tmpl, st->date, sizeof st->date);
         }
     } else if (has(tmpl, "<|im_start|>")) {
-        if (has(tmpl, "<think>")) st->variant = FL_CHAT_QWEN3_THINK;
+        if (has(tmpl, "<|im_sep|>"))
+            st->variant = FL_CHAT_PHI4;
+        else if (has(tmpl, "<think>"))
+            st->variant = FL_CHAT_QWEN3_THINK;
         find_default_system(tmpl, st->default_system, sizeof st->default_system);
     } else if (has(tmpl, "[INST]") || has(tmpl, "[SYSTEM_PROMPT]")) {
         *st = (fl_chat_style){

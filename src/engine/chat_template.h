@@ -20,6 +20,7 @@ typedef enum fl_chat_family {
 typedef enum fl_chat_variant {
     FL_CHAT_PLAIN = 0,
     FL_CHAT_QWEN3_THINK,    /* chatml: <think> blocks of past answers are dropped */
+    FL_CHAT_PHI4,           /* chatml: "<|im_start|>role<|im_sep|>text<|im_end|>", no newlines */
     FL_CHAT_LLAMA31,        /* llama3: system turn with "Cutting Knowledge Date" header */
     FL_CHAT_PHI3_SYSTEM,    /* phi3: <|system|> turns (Phi-3.5); else system folds into user */
     FL_CHAT_PHI4_MINI,      /* phi3: no newline after the role tags (Phi-4-mini) */

@@ -333,7 +333,9 @@ static void load_vocab(loader *ld) {
         fail(ld, FLUID_ERR_FORMAT, "the tokenizer has more tokens than token_embd.weight has rows");
 }
 
-fluid_model *fluid_model_load(const char *path, fluid_error *err) {
+/* Maps the file and reads its architecture and hyper-parameters; ld is the loader to go on with.
+ * NULL (err set) on failure. */
+static fluid_model *open_model(const char *path, loader *ld, fluid_error *err) {
     if (path == NULL) {
         fl_set_error(err, FLUID_ERR_ARGUMENT, "fluid_model_load: no path");
         return NULL;
@@ -354,10 +356,21 @@ fluid_model *fluid_model_load(const char *path, fluid_error *err) {
         free(m);
         return NULL;
     }
-    loader ld = {.m = m, .path = path, .err = err};
-    read_arch(&ld);
-    if (!ld.failed) read_hparams(&ld);
-    if (!ld.failed) load_tensors(&ld);
+    *ld = (loader){.m = m, .path = path, .err = err};
+    read_arch(ld);
+    if (!ld->failed) read_hparams(ld);
+    if (ld->failed) {
+        fluid_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+fluid_model *fluid_model_load(const char *path, fluid_error *err) {
+    loader ld;
+    fluid_model *m = open_model(path, &ld, err);
+    if (m == NULL) return NULL;
+    load_tensors(&ld);
     load_vocab(&ld);
     if (!ld.failed && gguf_damaged(m->file))
         fail(&ld, FLUID_ERR_IO, "the file changed on disk while it was being loaded");
@@ -367,6 +380,18 @@ fluid_model *fluid_model_load(const char *path, fluid_error *err) {
     }
     summarise(m);
     return m;
+}
+
+fluid_status fluid_model_context_bytes(const char *path, int32_t n_ctx, uint64_t *bytes,
+                                       fluid_error *err) {
+    *bytes = 0;
+    if (n_ctx < 0) return fl_set_error(err, FLUID_ERR_ARGUMENT, "n_ctx must not be negative");
+    loader ld;
+    fluid_model *m = open_model(path, &ld, err);
+    if (m == NULL) return err != NULL ? err->code : FLUID_ERR_FORMAT;
+    *bytes = 2 * fl_hp_kv_floats(&m->hp, fl_hp_session_ctx(&m->hp, n_ctx)) * sizeof(float);
+    fluid_model_free(m);
+    return FLUID_OK;
 }
 
 void fluid_model_free(fluid_model *model) {

@@ -70,6 +70,17 @@ static inline int32_t fl_hp_kv_dim(const fl_hparams *hp) {
     return hp->n_head_kv * hp->head_dim;
 }
 
+/* A session asked for 0 tokens gets the training context, capped here. */
+#define FL_DEFAULT_MAX_CTX 4096
+static inline int32_t fl_hp_session_ctx(const fl_hparams *hp, int32_t n_ctx) {
+    if (n_ctx > 0) return n_ctx;
+    return hp->n_ctx_train < FL_DEFAULT_MAX_CTX ? hp->n_ctx_train : FL_DEFAULT_MAX_CTX;
+}
+/* Floats of one of the K and V caches of a session of n_ctx tokens. */
+static inline size_t fl_hp_kv_floats(const fl_hparams *hp, int32_t n_ctx) {
+    return (size_t)hp->n_layer * (size_t)n_ctx * (size_t)fl_hp_kv_dim(hp);
+}
+
 #endif
 
 /* A sequence being decoded: its KV cache (F32, [n_layer][n_ctx][kv_dim] for keys and for

@@ -7,7 +7,6 @@
 #include "util/error.h"
 
 enum {
-    DEFAULT_MAX_CTX = 4096, /* n_ctx = 0 takes the training context, capped here */
     MAX_BATCH = 512,        /* longer inputs are evaluated in chunks of this many tokens */
 };
 
@@ -16,8 +15,7 @@ static size_t max_size(size_t a, size_t b) {
 }
 
 static size_t kv_floats(const fluid_session *s) {
-    const fl_hparams *hp = &s->model->hp;
-    return (size_t)hp->n_layer * (size_t)s->n_ctx * (size_t)fl_hp_kv_dim(hp);
+    return fl_hp_kv_floats(&s->model->hp, s->n_ctx);
 }
 
 /* Allocates count floats, or records that an allocation failed. */
@@ -58,10 +56,7 @@ fluid_session *fluid_session_create(fluid_model *model, int32_t n_ctx, fluid_err
         return NULL;
     }
     s->model = model;
-    s->n_ctx = n_ctx;
-    if (s->n_ctx == 0)
-        s->n_ctx =
-            model->hp.n_ctx_train < DEFAULT_MAX_CTX ? model->hp.n_ctx_train : DEFAULT_MAX_CTX;
+    s->n_ctx = fl_hp_session_ctx(&model->hp, n_ctx);
     s->max_batch = s->n_ctx < MAX_BATCH ? s->n_ctx : MAX_BATCH;
     if (!alloc_buffers(s)) {
         fl_set_error(err, FLUID_ERR_NOMEM,

@@ -26,6 +26,9 @@ typedef struct rt_engine {
     void *(*load)(void *user, rt_model_type type, const char *path, uint64_t *resident_bytes,
                   rt_error *err);
     void (*unload)(void *user, rt_model_type type, void *handle);
+    /* Optional: memory a job's context of n_ctx tokens (0 = the default) will take beside the
+     * weights, read from the file before loading it (0 when unknown). */
+    uint64_t (*context_bytes)(void *user, rt_model_type type, const char *path, int n_ctx);
     /* Runs a job to its end: emits its events and finishes it (rt_job_finish). Checks
      * rt_job_cancelled between steps. */
     void (*run)(void *user, rt_model_type type, void *handle, rt_job *job, const rt_run_env *env);

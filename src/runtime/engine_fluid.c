@@ -34,6 +34,16 @@ static void fluid_unload(void *user, rt_model_type type, void *handle) {
         fluid_whisper_free(handle);
 }
 
+static uint64_t fluid_context_bytes(void *user, rt_model_type type, const char *path, int n_ctx) {
+    (void)user;
+    uint64_t bytes = 0;
+    fluid_error ferr = {0};
+    /* Whisper's decoder caches are small beside its weights: not estimated. */
+    if (type == RT_MODEL_LLM && fluid_model_context_bytes(path, n_ctx, &bytes, &ferr) != FLUID_OK)
+        fl_log(FL_LOG_DEBUG, "no context estimate for %s: %s", path, ferr.message);
+    return bytes;
+}
+
 static void fluid_run(void *user, rt_model_type type, void *handle, rt_job *job,
                       const rt_run_env *env) {
     (void)user;
@@ -50,7 +60,10 @@ static bool fluid_damaged(void *user, rt_model_type type, void *handle) {
 }
 
 const rt_engine *rt_engine_fluid(void) {
-    static const rt_engine engine = {
-        .load = fluid_load, .unload = fluid_unload, .run = fluid_run, .damaged = fluid_damaged};
+    static const rt_engine engine = {.load = fluid_load,
+                                     .unload = fluid_unload,
+                                     .context_bytes = fluid_context_bytes,
+                                     .run = fluid_run,
+                                     .damaged = fluid_damaged};
     return &engine;
 }

@@ -29,6 +29,11 @@ struct rt_model {
     rt_dl *dl;      /* the running or last download */
     void *handle;   /* the engine's model when resident */
     uint64_t weights_bytes, kv_bytes, reserved_bytes;
+    /* The engine's estimate of one job's context memory (KV cache) for the file of this size
+     * and mtime, counted with the weights when --max-memory decides whether a load fits. */
+    uint64_t context_bytes, context_for_size;
+    int64_t context_for_mtime;
+    bool context_estimated;
     int running;     /* jobs running on it */
     rt_job *current; /* the job its worker runs */
     rt_job *queue_head, *queue_tail;
@@ -58,6 +63,7 @@ struct rt_manager {
     rt_dl **dls; /* every download started (joined and freed at destroy) */
     size_t n_dls, cap_dls;
     double start_time;
+    double last_miss_rescan; /* rt_now() of the last rescan for an unknown name (rate limit) */
     int jobs_running;
 };
 

@@ -20,6 +20,8 @@
 /* How often the queue of a model that is not ready is swept for cancelled jobs. */
 #define CANCEL_SWEEP_S 0.25
 #define MEMORY_RETRY_S 10
+/* A name not found rescans <model-path> at most this often (a model copied in is then found). */
+#define MISS_RESCAN_INTERVAL_S 1.0
 
 /* ---- configuration ----------------------------------------------------------------------- */
 
@@ -154,24 +156,6 @@ static rt_model *add_model_locked(rt_manager *rt, const rt_name *name, rt_error 
     return m;
 }
 
-rt_status rt_resolve_locked(rt_manager *rt, const char *name, rt_model **out, rt_error *err) {
-    rt_name parsed;
-    *out = NULL;
-    rt_status st = rt_name_parse(name, &parsed, err);
-    if (st != RT_OK) return st;
-    rt_model *m = rt_find_model_locked(rt, parsed.id);
-    if (m == NULL && !parsed.on_hub)
-        return rt_set_error(
-            err, RT_ERR_MODEL_NOT_FOUND, 0, "model '%s' not found: no %s under %s%s", parsed.id,
-            parsed.rel_path, rt->model_path,
-            parsed.type == RT_MODEL_LLM ? " (to fetch one from the Hub, name owner/repo/file.gguf)"
-                                        : "");
-    if (m == NULL) m = add_model_locked(rt, &parsed, err);
-    if (m == NULL) return err != NULL ? err->status : RT_ERR_INTERNAL;
-    *out = m;
-    return RT_OK;
-}
-
 /* Merges a discovery result into the registry. */
 static void merge_found_locked(rt_manager *rt, const rt_found *found, size_t n) {
     for (size_t i = 0; i < rt->n_models; i++) {
@@ -204,6 +188,45 @@ static void merge_found_locked(rt_manager *rt, const rt_found *found, size_t n) 
         m->mtime = found[k].mtime;
         if (m->state == RT_STATE_ABSENT) m->state = RT_STATE_ON_DISK;
     }
+}
+
+/* Before a local name is answered "not found": reads <model-path> again, unless that was done
+ * less than MISS_RESCAN_INTERVAL_S ago. Drops the lock while the file system is read. */
+static void rescan_on_miss_locked(rt_manager *rt) {
+    double now = rt_now();
+    if (rt->last_miss_rescan > 0 && now - rt->last_miss_rescan < MISS_RESCAN_INTERVAL_S) return;
+    rt->last_miss_rescan = now;
+    rt_found *found = NULL;
+    size_t n = 0;
+    pthread_mutex_unlock(&rt->mu);
+    rt_status st = rt_discover(rt->model_path, &found, &n, NULL);
+    pthread_mutex_lock(&rt->mu);
+    if (st != RT_OK) return;
+    merge_found_locked(rt, found, n);
+    pthread_cond_broadcast(&rt->cv);
+    free(found);
+}
+
+rt_status rt_resolve_locked(rt_manager *rt, const char *name, rt_model **out, rt_error *err) {
+    rt_name parsed;
+    *out = NULL;
+    rt_status st = rt_name_parse(name, &parsed, err);
+    if (st != RT_OK) return st;
+    rt_model *m = rt_find_model_locked(rt, parsed.id);
+    if (!parsed.on_hub && (m == NULL || !m->on_disk)) {
+        rescan_on_miss_locked(rt);
+        m = rt_find_model_locked(rt, parsed.id);
+    }
+    if (m == NULL && !parsed.on_hub)
+        return rt_set_error(
+            err, RT_ERR_MODEL_NOT_FOUND, 0, "model '%s' not found: no %s under %s%s", parsed.id,
+            parsed.rel_path, rt->model_path,
+            parsed.type == RT_MODEL_LLM ? " (to fetch one from the Hub, name owner/repo/file.gguf)"
+                                        : "");
+    if (m == NULL) m = add_model_locked(rt, &parsed, err);
+    if (m == NULL) return err != NULL ? err->status : RT_ERR_INTERNAL;
+    *out = m;
+    return RT_OK;
 }
 
 rt_status rt_rescan(rt_manager *rt, rt_error *err) {
@@ -312,6 +335,28 @@ static void enforce_type_limit_locked(rt_manager *rt) {
 /* Frees room for loading m: evicts idle models of its type beyond the per-type limit, then any
  * idle models while the memory limit would be passed. Returns 1 when m may load, 0 when it
  * must wait for busy models, -1 when it can never fit (err set). */
+/* True when m's context estimate is missing or for another version of its file. */
+static bool needs_context_estimate(const rt_manager *rt, const rt_model *m) {
+    return memory_limit(rt) > 0 && rt->engine.context_bytes != NULL &&
+           (!m->context_estimated || m->context_for_size != m->size ||
+            m->context_for_mtime != m->mtime);
+}
+
+/* Asks the engine for m's context estimate. Drops the lock while the file is read. */
+static void estimate_context_locked(rt_manager *rt, rt_model *m) {
+    char path[RT_PATH_MAX];
+    snprintf(path, sizeof path, "%s", m->path);
+    uint64_t size = m->size;
+    int64_t mtime = m->mtime;
+    pthread_mutex_unlock(&rt->mu);
+    uint64_t bytes = rt->engine.context_bytes(rt->engine.user, m->name.type, path, rt->cfg.n_ctx);
+    pthread_mutex_lock(&rt->mu);
+    m->context_bytes = bytes;
+    m->context_for_size = size;
+    m->context_for_mtime = mtime;
+    m->context_estimated = true;
+}
+
 static int make_room_locked(rt_manager *rt, rt_model *m, rt_error *err) {
     while (resident_count_locked(rt, m->name.type, m) >= rt->cfg.max_models_per_type) {
         rt_model *victim = lru_idle_locked(rt, (int)m->name.type, m);
@@ -320,19 +365,22 @@ static int make_room_locked(rt_manager *rt, rt_model *m, rt_error *err) {
     }
     uint64_t limit = memory_limit(rt);
     if (limit == 0) return 1;
-    if (m->size > limit) {
+    uint64_t need = m->size + m->context_bytes;
+    if (need > limit) {
         rt_set_error(err, RT_ERR_UNAVAILABLE, 0,
-                     "model '%s' needs %.2f GB, more than --max-memory %.2f GB", m->name.id,
-                     (double)m->size / 1e9, (double)limit / 1e9);
+                     "model '%s' needs %.2f GB (weights %.2f GB + context %.2f GB), more than "
+                     "--max-memory %.2f GB",
+                     m->name.id, (double)need / 1e9, (double)m->size / 1e9,
+                     (double)m->context_bytes / 1e9, (double)limit / 1e9);
         return -1;
     }
-    while (rt_memory_used_locked(rt) + m->size > limit) {
+    while (rt_memory_used_locked(rt) + need > limit) {
         rt_model *victim = lru_idle_locked(rt, -1, m);
         if (victim == NULL) {
             rt_set_error(err, RT_ERR_UNAVAILABLE, MEMORY_RETRY_S,
                          "not enough memory to load '%s': %.2f GB needed, %.2f of %.2f GB held "
                          "by models in use",
-                         m->name.id, (double)m->size / 1e9, (double)rt_memory_used_locked(rt) / 1e9,
+                         m->name.id, (double)need / 1e9, (double)rt_memory_used_locked(rt) / 1e9,
                          (double)limit / 1e9);
             return 0;
         }
@@ -564,6 +612,10 @@ static bool worker_step_locked(rt_manager *rt, rt_model *m) {
         return true;
     case RT_STATE_ON_DISK: {
         if (!needed) return false;
+        if (needs_context_estimate(rt, m)) {
+            estimate_context_locked(rt, m);
+            return true; /* the lock was dropped: look again */
+        }
         int room = make_room_locked(rt, m, &err);
         if (room > 0) {
             load_locked(rt, m);

@@ -15,6 +15,7 @@
 
 #include "api/api.h"
 #include "fluid/fluid.h"
+#include "fluid/whisper.h"
 #include "runtime/runtime.h"
 #include "server/config.h"
 #include "server/http.h"
@@ -130,6 +131,7 @@ int main(int argc, char **argv) {
     fl_log_level level = FL_LOG_INFO;
     fl_log_parse_level(cfg.log_level, &level);
     fl_log_set_level(level);
+    fluid_audio_log_to_fluid();
 
     /* Signals are taken by sigwait in main only: block them before any thread starts. */
     sigset_t signals;

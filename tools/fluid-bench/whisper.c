@@ -121,6 +121,7 @@ static int bench_transcribe(const bench_opts *o, fluid_whisper *m, fl_pool *pool
 }
 
 int bench_whisper_main(int argc, char **argv) {
+    fluid_audio_log_to_fluid(); /* libav's complaints: debug lines, hidden by default */
     bench_opts o;
     if (!parse(argc, argv, &o)) {
         fprintf(stderr, "usage: fluid-bench -m ggml-model.bin [-f audio] [-t THREADS] [-r REPEATS] "

@@ -204,6 +204,7 @@ static int run(const cli_opts *o, fluid_whisper *model, fluid_pool *pool, const 
 }
 
 int cli_whisper_main(int argc, char **argv) {
+    fluid_audio_log_to_fluid(); /* libav's complaints: debug lines, hidden by default */
     cli_opts o;
     if (!parse_args(argc, argv, &o)) {
         usage();
