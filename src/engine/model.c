@@ -58,6 +58,15 @@ static void arch_key(const loader *ld, const char *suffix, char *key, size_t siz
     snprintf(key, size, "%s.%s", ld->m->arch_name, suffix);
 }
 
+/* After a typed read of key failed: a key of another type is an error, and so is a missing one
+ * when it is required (else the caller takes its default). */
+static void unreadable_key(loader *ld, const char *key, const char *type, bool required) {
+    if (gguf_find_key(ld->m->file, key) >= 0)
+        fail(ld, FLUID_ERR_FORMAT, "%s is not %s", key, type);
+    else if (required)
+        fail(ld, FLUID_ERR_FORMAT, "missing metadata key %s", key);
+}
+
 /* Reads an integer key of the architecture into [1, max]; absent keys give `fallback`, or fail
  * when fallback < 0 (required). */
 static int32_t get_dim(loader *ld, const char *suffix, int64_t fallback, int64_t max) {
@@ -65,10 +74,7 @@ static int32_t get_dim(loader *ld, const char *suffix, int64_t fallback, int64_t
     arch_key(ld, suffix, key, sizeof key);
     int64_t v;
     if (!gguf_get_i64(ld->m->file, key, &v)) {
-        if (gguf_find_key(ld->m->file, key) >= 0)
-            fail(ld, FLUID_ERR_FORMAT, "%s is not an integer", key);
-        else if (fallback < 0)
-            fail(ld, FLUID_ERR_FORMAT, "missing metadata key %s", key);
+        unreadable_key(ld, key, "an integer", fallback < 0);
         v = fallback;
     }
     if (!ld->failed && (v < 1 || v > max)) fail(ld, FLUID_ERR_FORMAT, "%s is out of range", key);
@@ -80,10 +86,7 @@ static float get_float(loader *ld, const char *suffix, float fallback, bool requ
     arch_key(ld, suffix, key, sizeof key);
     float v;
     if (!gguf_get_f32(ld->m->file, key, &v)) {
-        if (gguf_find_key(ld->m->file, key) >= 0)
-            fail(ld, FLUID_ERR_FORMAT, "%s is not a number", key);
-        else if (required)
-            fail(ld, FLUID_ERR_FORMAT, "missing metadata key %s", key);
+        unreadable_key(ld, key, "a number", required);
         v = fallback;
     }
     if (!ld->failed && !(v > 0.0f && isfinite(v)))
