@@ -9,7 +9,7 @@ PACKAGES=(
     build-essential cmake pkg-config clang libclang-rt-14-dev
     libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libpcre2-dev libutf8proc-dev libfftw3-dev
     libavformat-dev libavcodec-dev libswresample-dev libavutil-dev libssl-dev libcmocka-dev
-    zlib1g-dev python3-numpy ffmpeg sox curl nodejs
+    zlib1g-dev python3-numpy ffmpeg sox curl nodejs valgrind
 )
 
 missing=()
