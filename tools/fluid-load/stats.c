@@ -153,7 +153,7 @@ static json_t *kind_json(load_kind_stats *k, load_kind kind) {
     json_t *failures = json_pack("{s:I, s:I}", "transport", (json_int_t)k->transport, "malformed",
                                  (json_int_t)k->malformed);
     for (int s = 0; failures != NULL && s < LOAD_HTTP_STATUS_MAX; s++) {
-        char key[16];
+        char key[32];
         snprintf(key, sizeof key, "http_%d", s);
         if (k->http[s] > 0) json_object_set_new(failures, key, json_integer(k->http[s]));
     }
