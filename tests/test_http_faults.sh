@@ -238,10 +238,12 @@ check "SIGTERM: drain logged" grep -q 'grace period over: cancelling 1 request' 
 # period: the stream completes with [DONE].
 start_server --model-path "$M" --llm-model tiny --whisper-model none --shutdown-timeout 20
 curl -sS -N -m 30 "$BASE/v1/chat/completions" $J \
-    -d "{$NOEOS,\"model\":\"wide\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":200,\"stream\":true}" \
+    -d "{$NOEOS,\"model\":\"wide\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":400,\"stream\":true}" \
     >"$WORK/int_stream" 2>/dev/null &
 STREAM_PID=$!
-sleep 0.5
+# Signal as soon as the first chunk has arrived: on an idle machine a fixed sleep could
+# outlast the whole stream.
+for _ in $(seq 200); do grep -q '^data: ' "$WORK/int_stream" 2>/dev/null && break; sleep 0.05; done
 stop_with INT
 wait "$STREAM_PID"
 check "SIGINT: exit 0" [ "$EXIT_STATUS" = 0 ]
