@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/filemap.h"
 #include "util/mapguard.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -567,10 +568,10 @@ gguf_file *gguf_open(const char *path, char *err, size_t err_size) {
         close(fd);
         return NULL;
     }
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *map = fl_map_file(fd, size);
     int map_errno = errno;
     close(fd);
-    if (map == MAP_FAILED) {
+    if (map == NULL) {
         snprintf(err, err_size, "%s: mmap: %s", path, strerror(map_errno));
         return NULL;
     }
