@@ -3,10 +3,15 @@
  * Quantizes a ROWS x COLS matrix of random weights (default 262144 x 2048, far larger than
  * the caches) to TYPE_ID (a GGUF type number: 8 = Q8_0, 2 = Q4_0, 12 = Q4_K, ...), then times
  * REPS (default 300) products with one token through fl_matmul on a pool of THREADS threads
- * and prints the best: milliseconds, GB/s of weights streamed, and multiply-adds per second. */
+ * and prints the best: milliseconds, GB/s of weights streamed, and multiply-adds per second.
+ * The matrix lies in 2 MiB pages, as model files do where the kernel allows (util/filemap.c);
+ * BENCH_SMALL_PAGES=1 keeps it in 4 KiB pages. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <time.h>
+
+enum { HUGE_PAGE = 2 << 20 };
 
 #include "engine/kernels.h"
 #include "engine/quant.h"
@@ -30,7 +35,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench-matvec: bad arguments\n");
         return 2;
     }
-    unsigned char *w = malloc(row_bytes * (size_t)rows);
+    /* 2 MiB pages, as model files get them (util/filemap.c) */
+    size_t w_bytes = (row_bytes * (size_t)rows + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    unsigned char *w = aligned_alloc(HUGE_PAGE, w_bytes);
+    if (w && getenv("BENCH_SMALL_PAGES") == NULL) madvise(w, w_bytes, MADV_HUGEPAGE);
     float *row = malloc(sizeof(float) * (size_t)cols), *x = malloc(sizeof(float) * (size_t)cols);
     float *y = malloc(sizeof(float) * (size_t)rows);
     fl_pool *pool = fl_pool_create(threads);
