@@ -264,7 +264,7 @@ enum { GROUP_BLOCKS = 4 };
 typedef struct g_act_group {
     int8_t lo[64];
     int8_t hi[64];
-    int32_t base[16]; /* lane 4k: -offset x the sum of block k's integers; other lanes 0 */
+    int32_t nsum[16]; /* lane 4k: minus the sum of block k's integers; other lanes 0 */
     float d[16];      /* lanes 4k..4k+3: block k's scale */
     float dsum[16];   /* lane 4k: scale x sum of block k (the formats with a min); others 0 */
 } g_act_group;
@@ -275,7 +275,7 @@ static size_t g_legacy_act_bytes(int64_t n) {
 }
 
 /* A last group with fewer than four blocks is padded with zero activations. */
-G_INLINE void g_legacy_arrange(int offset, const void *act, void *dst, int64_t n) {
+static void g_legacy_arrange(const void *act, void *dst, int64_t n) {
     const fl_block_q8a *a = act;
     g_act_group *g = dst;
     int64_t nb = n / FL_QK;
@@ -285,24 +285,25 @@ G_INLINE void g_legacy_arrange(int offset, const void *act, void *dst, int64_t n
             const fl_block_q8a *blk = &a[b + k];
             memcpy(g->lo + 16 * k, blk->qs, 16);
             memcpy(g->hi + 16 * k, blk->qs + 16, 16);
-            g->base[4 * k] = -offset * blk->sum;
+            g->nsum[4 * k] = -blk->sum;
             for (int i = 0; i < 4; i++) g->d[4 * k + i] = blk->d;
             g->dsum[4 * k] = blk->d * (float)blk->sum;
         }
     }
 }
 
-/* A legacy format as the generation kernels read it: its layout, and the offset subtracted
- * from the unsigned codes (Q8_0's are its weights + 128; 0 for the formats with a min). */
+/* A legacy format as the generation kernels read it: its layout, and log2 of the offset
+ * subtracted from the unsigned codes (Q8_0's are its weights + 128); -1 with a min. */
 typedef struct g_format {
     x86_legacy_layout l;
-    int offset;
+    int shift;
     bool bytes; /* Q8_0: one byte per weight */
 } g_format;
 
 G_INLINE g_format g_format_of(fl_type type) {
     const x86_legacy_layout l = x86_legacy_layout_of(type);
-    return (g_format){l, type == FL_TYPE_Q8_0 ? 128 : l.offset, type == FL_TYPE_Q8_0};
+    const int offset = type == FL_TYPE_Q8_0 ? 128 : l.offset;
+    return (g_format){l, offset ? __builtin_ctz((unsigned)offset) : -1, type == FL_TYPE_Q8_0};
 }
 
 /* A group's 16-bit fields are picked by one two-source word permute from window A (the 64
@@ -314,20 +315,17 @@ static short g_window_word(int bb, int k, int field) {
 
 /* Word permutes of a format: d[] and m[] give [f0 x4, f1 x4, f2 x4, f3 x4] in words 0..15
  * (the field of each block once per int32 lane it owns); qh gives the low halves of the four
- * blocks' fifth-bit words, then their high halves, in words 0..7; qs puts block k's 16 nibble
- * bytes in 128-bit lane k (the nibble formats: their blocks lie within the two windows). */
+ * blocks' fifth-bit words, then their high halves, in words 0..7. */
 typedef struct g_permutes {
-    __m512i d, m, qh, qs;
+    __m512i d, m, qh;
 } g_permutes;
 
 static g_permutes g_permutes_of(g_format f) {
-    short d[32] = {0}, m[32] = {0}, qh[32] = {0}, qs[32] = {0};
+    short d[32] = {0}, m[32] = {0}, qh[32] = {0};
     for (int j = 0; j < 16; j++) {
         d[j] = g_window_word(f.l.bb, j / 4, 0);
         if (f.l.m >= 0) m[j] = g_window_word(f.l.bb, j / 4, f.l.m);
     }
-    for (int j = 0; j < 32 && !f.bytes; j++)
-        qs[j] = g_window_word(f.l.bb, j / 8, f.l.qs + 2 * (j % 8));
     for (int k = 0; k < 4 && f.l.qh >= 0; k++) {
         qh[k] = g_window_word(f.l.bb, k, f.l.qh);
         qh[4 + k] = g_window_word(f.l.bb, k, f.l.qh + 2);
@@ -336,7 +334,6 @@ static g_permutes g_permutes_of(g_format f) {
     p.d = _mm512_loadu_si512(d);
     p.m = _mm512_loadu_si512(m);
     p.qh = _mm512_loadu_si512(qh);
-    p.qs = _mm512_loadu_si512(qs);
     return p;
 }
 
@@ -366,7 +363,8 @@ G_INLINE g_act_regs g_act_load(g_format f, const g_act_group *a) {
     g_act_regs r;
     r.lo = _mm512_loadu_si512(a->lo);
     r.hi = _mm512_loadu_si512(a->hi);
-    r.base = f.offset ? _mm512_loadu_si512(a->base) : _mm512_setzero_si512();
+    __m512i nsum = _mm512_loadu_si512(a->nsum);
+    r.base = f.shift >= 0 ? _mm512_slli_epi32(nsum, (unsigned)f.shift) : _mm512_setzero_si512();
     r.d = _mm512_loadu_ps(a->d);
     r.dsum = _mm512_loadu_ps(a->dsum);
     return r;
@@ -384,7 +382,7 @@ G_INLINE void g_legacy_group(g_format f, const g_permutes *p, const uint8_t *blk
         hi = _mm512_xor_si512(g_pieces(blk + f.l.qs + 16, f.l.bb, nblk), flip);
     } else {
         const __m512i low4 = _mm512_set1_epi8(15);
-        __m512i q = _mm512_permutex2var_epi16(wa, p->qs, wb);
+        __m512i q = g_pieces(blk + f.l.qs, f.l.bb, nblk);
         lo = _mm512_and_si512(q, low4);
         hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
         if (f.l.qh >= 0) {
@@ -405,29 +403,22 @@ G_INLINE void g_legacy_group(g_format f, const g_permutes *p, const uint8_t *blk
     }
 }
 
-/* Group g of a row (nblk blocks) into the accumulator pair acc[0] (sums), acc[1] (mins). */
-G_INLINE void g_legacy_step(g_format f, const g_permutes *p, const uint8_t *w,
-                            const g_act_group *act, int64_t g, int nblk, __m512 acc[2]) {
-    g_act_regs a = g_act_load(f, act + g);
-    g_legacy_group(f, p, w + (size_t)g * GROUP_BLOCKS * (size_t)f.l.bb, nblk, &a, &acc[0], &acc[1]);
-}
-
-/* One row against the arranged activations; two accumulator pairs take alternate groups, so
- * that consecutive groups do not wait for each other's multiply-add. */
+/* One row against the arranged activations. */
 G_INLINE float g_legacy_row(g_format f, const g_permutes *p, int64_t nb, const uint8_t *w,
                             const g_act_group *act) {
-    __m512 even[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-    __m512 odd[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-    const int64_t full = nb / GROUP_BLOCKS;
+    __m512 acc = _mm512_setzero_ps(), accm = _mm512_setzero_ps();
     int64_t g = 0;
-    for (; g + 2 <= full; g += 2) {
-        g_legacy_step(f, p, w, act, g, GROUP_BLOCKS, even);
-        g_legacy_step(f, p, w, act, g + 1, GROUP_BLOCKS, odd);
+    for (; (g + 1) * GROUP_BLOCKS <= nb; g++) {
+        g_act_regs a = g_act_load(f, act + g);
+        g_legacy_group(f, p, w + (size_t)g * GROUP_BLOCKS * (size_t)f.l.bb, GROUP_BLOCKS, &a, &acc,
+                       &accm);
     }
-    if (g < full) g_legacy_step(f, p, w, act, g++, GROUP_BLOCKS, even);
-    if (g * GROUP_BLOCKS < nb) /* a last, partial group */
-        g_legacy_step(f, p, w, act, g, (int)(nb - g * GROUP_BLOCKS), odd);
-    return z_hsum(_mm512_add_ps(_mm512_add_ps(even[0], odd[0]), _mm512_add_ps(even[1], odd[1])));
+    if (g * GROUP_BLOCKS < nb) { /* a last, partial group */
+        g_act_regs a = g_act_load(f, act + g);
+        g_legacy_group(f, p, w + (size_t)g * GROUP_BLOCKS * (size_t)f.l.bb,
+                       (int)(nb - g * GROUP_BLOCKS), &a, &acc, &accm);
+    }
+    return z_hsum(acc) + z_hsum(accm);
 }
 
 G_INLINE void g_legacy_rows(fl_type type, int64_t n, const void *w, size_t stride, int64_t nrows,
@@ -520,23 +511,19 @@ G_INLINE float g_q6_k_row(int64_t nsb, const uint8_t *w, const fl_block_q8_k *ac
 G_K_ROWS(g_gemv_q4_k, g_q4_k_row)
 G_K_ROWS(g_gemv_q6_k, g_q6_k_row)
 
-/* The rows kernel and the activation arrangement of one legacy format. */
-#define G_LEGACY_FORMAT(name, type)                                                                \
-    static void name##_rows(int64_t n, const void *w, size_t stride, int64_t nrows,                \
-                            const void *act, float *out) {                                         \
+#define G_LEGACY_ROWS(name, type)                                                                  \
+    static void name(int64_t n, const void *w, size_t stride, int64_t nrows, const void *act,      \
+                     float *out) {                                                                 \
         g_legacy_rows(type, n, w, stride, nrows, act, out);                                        \
-    }                                                                                              \
-    static void name##_arrange(const void *act, void *dst, int64_t n) {                            \
-        g_legacy_arrange(g_format_of(type).offset, act, dst, n);                                   \
     }
-G_LEGACY_FORMAT(g_q4_0, FL_TYPE_Q4_0)
-G_LEGACY_FORMAT(g_q4_1, FL_TYPE_Q4_1)
-G_LEGACY_FORMAT(g_q5_0, FL_TYPE_Q5_0)
-G_LEGACY_FORMAT(g_q5_1, FL_TYPE_Q5_1)
-G_LEGACY_FORMAT(g_q8_0, FL_TYPE_Q8_0)
+G_LEGACY_ROWS(g_gemv_q4_0, FL_TYPE_Q4_0)
+G_LEGACY_ROWS(g_gemv_q4_1, FL_TYPE_Q4_1)
+G_LEGACY_ROWS(g_gemv_q5_0, FL_TYPE_Q5_0)
+G_LEGACY_ROWS(g_gemv_q5_1, FL_TYPE_Q5_1)
+G_LEGACY_ROWS(g_gemv_q8_0, FL_TYPE_Q8_0)
 
-#define G_LEGACY_GEMV(name)                                                                        \
-    { name##_rows, name##_arrange, g_legacy_act_bytes }
+#define G_LEGACY_GEMV(fn)                                                                          \
+    { fn, g_legacy_arrange, g_legacy_act_bytes }
 
 X86_DOT_ENTRY(z_dot_q4_0, z_q4_0)
 X86_DOT_ENTRY(z_dot_q8_0, z_q8_0)
@@ -564,11 +551,11 @@ const fl_kernel_table fl_kernels_avx512_table = {
     .quantize_q8k = x86_quantize_q8k,
     .gemv =
         {
-            [FL_TYPE_Q4_0] = G_LEGACY_GEMV(g_q4_0),
-            [FL_TYPE_Q4_1] = G_LEGACY_GEMV(g_q4_1),
-            [FL_TYPE_Q5_0] = G_LEGACY_GEMV(g_q5_0),
-            [FL_TYPE_Q5_1] = G_LEGACY_GEMV(g_q5_1),
-            [FL_TYPE_Q8_0] = G_LEGACY_GEMV(g_q8_0),
+            [FL_TYPE_Q4_0] = G_LEGACY_GEMV(g_gemv_q4_0),
+            [FL_TYPE_Q4_1] = G_LEGACY_GEMV(g_gemv_q4_1),
+            [FL_TYPE_Q5_0] = G_LEGACY_GEMV(g_gemv_q5_0),
+            [FL_TYPE_Q5_1] = G_LEGACY_GEMV(g_gemv_q5_1),
+            [FL_TYPE_Q8_0] = G_LEGACY_GEMV(g_gemv_q8_0),
             [FL_TYPE_Q4_K] = {g_gemv_q4_k, NULL, NULL},
             [FL_TYPE_Q6_K] = {g_gemv_q6_k, NULL, NULL},
         },
