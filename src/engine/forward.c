@@ -46,24 +46,31 @@ static void project_qkv(fluid_session *s, const fl_layer *L, int n, fl_pool *poo
     add_bias(s->v, L->bv, n, fl_hp_kv_dim(hp));
 }
 
+/* The RoPE angles of each token's position, once per batch (every layer uses them). */
+static void rope_angles(fluid_session *s, int n) {
+    const fl_hparams *hp = &s->model->hp;
+    int pairs = hp->n_rot / 2;
+    for (int t = 0; t < n; t++)
+        fl_rope_angles(s->model->rope_inv_freq, pairs, (double)(s->n_past + t) * hp->rope_pos_scale,
+                       row(s->rope_cos, t, pairs), row(s->rope_sin, t, pairs));
+}
+
 /* qwen3's per-head RMSNorm of q and k, then RoPE on both, at each token's position. */
 static void position_qk(fluid_session *s, const fl_layer *L, int n) {
-    const fluid_model *m = s->model;
-    const fl_hparams *hp = &m->hp;
+    const fl_hparams *hp = &s->model->hp;
     int hd = hp->head_dim, pairs = hp->n_rot / 2;
     for (int t = 0; t < n; t++) {
         float *q = row(s->q, t, fl_hp_q_dim(hp)), *k = row(s->k, t, fl_hp_kv_dim(hp));
-        double pos = (double)(s->n_past + t) * hp->rope_pos_scale;
-        fl_rope_angles(m->rope_inv_freq, pairs, pos, s->rope_cos, s->rope_sin);
+        const float *cos_a = row(s->rope_cos, t, pairs), *sin_a = row(s->rope_sin, t, pairs);
         for (int h = 0; h < hp->n_head; h++) {
             float *head = q + (size_t)h * hd;
             if (L->q_norm) fl_rmsnorm(head, head, L->q_norm, hd, hp->norm_eps);
-            fl_rope_rotate(head, pairs, s->rope_cos, s->rope_sin, hp->rope_neox);
+            fl_rope_rotate(head, pairs, cos_a, sin_a, hp->rope_neox);
         }
         for (int h = 0; h < hp->n_head_kv; h++) {
             float *head = k + (size_t)h * hd;
             if (L->k_norm) fl_rmsnorm(head, head, L->k_norm, hd, hp->norm_eps);
-            fl_rope_rotate(head, pairs, s->rope_cos, s->rope_sin, hp->rope_neox);
+            fl_rope_rotate(head, pairs, cos_a, sin_a, hp->rope_neox);
         }
     }
 }
@@ -147,6 +154,7 @@ void fl_forward(fluid_session *s, const int32_t *tokens, int n, int n_out, float
     const fluid_model *m = s->model;
     const fl_hparams *hp = &m->hp;
     for (int t = 0; t < n; t++) fl_dequantize_row(m->tok_embd, tokens[t], row(s->x, t, hp->n_embd));
+    rope_angles(s, n);
     for (int il = 0; il < hp->n_layer; il++) {
         attention_block(s, il, n, pool);
         ffn_block(s, il, n, pool);

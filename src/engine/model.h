@@ -101,7 +101,7 @@ struct fluid_session {
     float *att;   /* [q_dim] attention output */
     float *ffn;   /* [n_ff] silu(gate) * up */
     float *fused; /* [max(q_dim + 2 kv_dim, 2 n_ff)] outputs of a fused projection / of up */
-    float *rope_cos, *rope_sin; /* [n_rot/2] angles of one position */
+    float *rope_cos, *rope_sin; /* [n_rot/2] angles of each token's position */
     /* logits of the last decode call: n_logits rows, of its last n_logits tokens */
     float *logits;
     size_t logits_cap; /* floats */

@@ -7,7 +7,7 @@
 #include "util/error.h"
 
 enum {
-    MAX_BATCH = 512,        /* longer inputs are evaluated in chunks of this many tokens */
+    MAX_BATCH = 512, /* longer inputs are evaluated in chunks of this many tokens */
 };
 
 static size_t max_size(size_t a, size_t b) {
@@ -40,8 +40,8 @@ static bool alloc_buffers(fluid_session *s) {
     s->att = alloc_floats(b * qd, &failed);
     s->ffn = alloc_floats(b * ff, &failed);
     s->fused = alloc_floats(b * max_size(qd + 2 * kvd, 2 * ff), &failed);
-    s->rope_cos = alloc_floats(pairs, &failed);
-    s->rope_sin = alloc_floats(pairs, &failed);
+    s->rope_cos = alloc_floats(b * pairs, &failed);
+    s->rope_sin = alloc_floats(b * pairs, &failed);
     return !failed;
 }
 
