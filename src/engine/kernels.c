@@ -188,12 +188,21 @@ typedef struct gemv_part {
     long first_unit; /* the part's work units are [first_unit, next part's first_unit) */
 } gemv_part;
 
+/* The work units of one thread: [next, end), taken from the front by whoever takes them. */
+typedef struct gemv_range {
+    _Alignas(64) atomic_long next; /* a cache line each: threads take from their own at once */
+    long end;
+} gemv_range;
+
+enum { GEMV_MAX_RANGES = 16 }; /* more threads share ranges */
+
 typedef struct gemv_task {
     gemv_part part[FL_MATMUL_MAX_PARTS];
     int n_parts;
     int64_t cols;
     long n_units;
-    atomic_long next_unit;
+    int n_ranges;
+    gemv_range range[GEMV_MAX_RANGES];
 } gemv_task;
 
 static void gemv_run_rows(const gemv_part *p, int64_t cols, long r0, long r1) {
@@ -205,34 +214,39 @@ static void gemv_run_rows(const gemv_part *p, int64_t cols, long r0, long r1) {
     for (long r = r0; r < r1; r++, w += p->w_stride) p->dot(cols, w, p->act, 0, 1, p->y + r);
 }
 
+static void gemv_run_unit(const gemv_task *t, long u) {
+    int i = t->n_parts - 1;
+    while (t->part[i].first_unit > u) i--;
+    const gemv_part *p = &t->part[i];
+    long r0 = (u - p->first_unit) * p->row_chunk;
+    long r1 = r0 + p->row_chunk < p->n_rows ? r0 + p->row_chunk : (long)p->n_rows;
+    gemv_run_rows(p, t->cols, r0, r1);
+}
+
+/* Each thread streams through its own contiguous range of units, then helps finish the
+ * others' (a thread slowed by another process does not hold the rest up). */
 static void gemv_worker(void *ctx, int ith, int nth) {
-    (void)ith;
     (void)nth;
     gemv_task *t = ctx;
-    for (;;) {
-        long u = atomic_fetch_add_explicit(&t->next_unit, 1, memory_order_relaxed);
-        if (u >= t->n_units) return;
-        int i = t->n_parts - 1;
-        while (t->part[i].first_unit > u) i--;
-        const gemv_part *p = &t->part[i];
-        long r0 = (u - p->first_unit) * p->row_chunk;
-        long r1 = r0 + p->row_chunk < p->n_rows ? r0 + p->row_chunk : (long)p->n_rows;
-        gemv_run_rows(p, t->cols, r0, r1);
+    for (int k = 0; k < t->n_ranges; k++) {
+        gemv_range *r = &t->range[(ith + k) % t->n_ranges];
+        for (;;) {
+            long u = atomic_fetch_add_explicit(&r->next, 1, memory_order_relaxed);
+            if (u >= r->end) break;
+            gemv_run_unit(t, u);
+        }
     }
 }
 
 enum {
-    /* Fewer, longer chunks than for prompts: each chunk starts a new memory stream that the
-     * hardware prefetcher must pick up again (2-4 per thread measured ~4% faster than 8 at 2
-     * threads on Qwen2.5-0.5B Q4_0), while a few still balance a thread slowed by another
-     * process. */
-    GEMV_UNITS_PER_THREAD = 4,
+    GEMV_UNITS_PER_THREAD = 32,     /* small units: the last ones balance the threads */
     GEMV_ROW_ALIGN = 16,            /* chunks hold whole batches of the kernels' rows */
     GEMV_SCRATCH_STACK = 48 * 1024, /* converted activations of most models fit here */
 };
 
 /* Cuts every part into contiguous row chunks of about the same byte count,
- * GEMV_UNITS_PER_THREAD chunks per thread in all. */
+ * GEMV_UNITS_PER_THREAD chunks per thread in all, and gives each thread a contiguous range of
+ * them. */
 static void gemv_plan(gemv_task *t, int nth) {
     size_t total = 0;
     for (int i = 0; i < t->n_parts; i++) total += t->part[i].w_stride * (size_t)t->part[i].n_rows;
@@ -247,7 +261,13 @@ static void gemv_plan(gemv_task *t, int nth) {
         units += (long)((p->n_rows + rows - 1) / rows);
     }
     t->n_units = units;
-    atomic_store(&t->next_unit, 0);
+    t->n_ranges = nth < GEMV_MAX_RANGES ? nth : GEMV_MAX_RANGES;
+    for (int i = 0; i < t->n_ranges; i++) {
+        long begin, end;
+        fl_split_range(units, i, t->n_ranges, &begin, &end);
+        atomic_store(&t->range[i].next, begin);
+        t->range[i].end = end;
+    }
 }
 
 /* Bytes of scratch the activations of part i need (converted, then maybe arranged). */
