@@ -41,7 +41,7 @@ void *fl_map_file(int fd, size_t size) {
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (map == MAP_FAILED) return NULL;
     if (size < FL_FILEMAP_HUGE_MIN || madvise(map, size, MADV_HUGEPAGE) != 0) return map;
-    if (!populate(map, size) || fl_map_huge_bytes(map) >= (long long)(size / 2)) return map;
+    if (!populate(map, size) || fl_map_huge_bytes(map) >= (long long)(size - size / 8)) return map;
     /* Cached in small pages: unmap them from us, drop them from the cache (pages still to be
      * written back, or mapped by other processes, would stay: write the file out first), and
      * read it again into 2 MiB folios. */
