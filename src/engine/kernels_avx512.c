@@ -429,86 +429,181 @@ G_INLINE void g_legacy_rows(fl_type type, int64_t n, const void *w, size_t strid
         out[r] = g_legacy_row(f, &p, n / FL_QK, (const uint8_t *)w + (size_t)r * stride, act);
 }
 
-/* K-quants read the standard q8_k activations, 64 elements per step; the sub-block scales
- * enter through dpwssd on the maddubs pairs. */
+/* K-quants: the q8_k activations are rearranged once per product (g_k_act: one per
+ * super-block, 64-byte aligned) so that each 64-byte load of weight codes meets one 64-byte
+ * load of activations, with no shuffle per row. A dpbusd gives int32 lanes of four elements
+ * each; such a sum fits in int16, so two dpbusd results are packed (packssdw) and multiplied
+ * by their sub-block scales in one dpwssd, which also accumulates. Float work (the f16
+ * scales, Q4_K/Q5_K's mins) is done once per super-block, the horizontal sum once per row. */
+typedef struct g_k_act {
+    int8_t qs[FL_QK_K]; /* Q4_K/Q5_K: sub-blocks 0 2 1 3 4 6 5 7 of 32; Q6_K: in order */
+    int16_t sums[16];   /* Q4_K/Q5_K: sums of sub-blocks 0..7 of 32; Q6_K: of 0..15 of 16 */
+    float d;
+    uint8_t pad[28];
+} g_k_act;
+_Static_assert(sizeof(g_k_act) % 64 == 0, "arranged K-quant activations stay 64-byte aligned");
 
-/* vpshufb controls that spread 16-bit scale j over 128-bit lanes 0-1 and j+1 over lanes 2-3
- * of a register holding the eight scales in every 128-bit lane. */
-G_INLINE __m512i g_pair_pick(int j) {
-    return _mm512_inserti64x4(_mm512_set1_epi16((short)(0x0100 + 0x0202 * j)),
-                              _mm256_set1_epi16((short)(0x0100 + 0x0202 * (j + 1))), 1);
+/* The arranged row starts at the first 64-byte boundary of the buffer. */
+static size_t g_k_act_bytes(int64_t n) {
+    return (size_t)(n / FL_QK_K) * sizeof(g_k_act) + 63;
 }
 
-G_INLINE float g_q4_k_row(int64_t nsb, const uint8_t *w, const fl_block_q8_k *act) {
-    const __m512i shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
-    const __m512i low4 = _mm512_set1_epi8(15);
-    __m512 acc = _mm512_setzero_ps();
-    __m256 accm = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nsb; b++) {
-        const fl_block_q8_k *a = act + b;
-        const fl_block_q4_k *blk = (const fl_block_q4_k *)w + b;
-        uint64_t sc8, m8;
-        x86_k4_unpack(blk->scales, &sc8, &m8);
-        const __m512i sc =
-            _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
-        __m512i sumi = _mm512_setzero_si512();
-        G_UNROLL
-        for (int c = 0; c < 4; c++) {
-            __m512i q = _mm512_broadcast_i64x4(x86_load(blk->qs + 32 * c));
-            __m512i codes = _mm512_and_si512(_mm512_srlv_epi16(q, shift), low4);
-            sumi = _mm512_dpwssd_epi32(
-                sumi, _mm512_maddubs_epi16(codes, _mm512_loadu_si512(a->qs + 64 * c)),
-                _mm512_shuffle_epi8(sc, g_pair_pick(2 * c)));
-        }
-        __m256i summ = _mm256_madd_epi16(x86_load(a->bsums), x86_mins16(m8));
-        acc =
-            _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(x86_f16(&blk->d) * a->d), acc);
-        accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(summ), _mm256_set1_ps(x86_f16(&blk->dmin) * a->d),
-                               accm);
+G_INLINE uintptr_t g_k_align(const void *p) {
+    return ((uintptr_t)p + 63) & ~(uintptr_t)63;
+}
+
+/* Q4_K/Q5_K: a 64-byte load of qs holds the low nibbles of sub-blocks 2c and 2c+2 (bytes
+ * 0-31 and 32-63) and the high nibbles of 2c+1 and 2c+3, hence this order. */
+static void g_k_affine_arrange(const void *act, void *dst, int64_t n) {
+    static const int ORDER[8] = {0, 2, 1, 3, 4, 6, 5, 7};
+    const fl_block_q8_k *a = act;
+    g_k_act *g = (g_k_act *)g_k_align(dst);
+    for (int64_t b = 0; b < n / FL_QK_K; b++, g++) {
+        memset(g, 0, sizeof *g);
+        for (int i = 0; i < 8; i++) memcpy(g->qs + 32 * i, a[b].qs + 32 * ORDER[i], 32);
+        for (int j = 0; j < 8; j++)
+            g->sums[j] = (int16_t)(a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+        g->d = a[b].d;
     }
-    return z_hsum(acc) - x86_hsum(accm);
 }
 
-/* int16 lane indices giving sub-blocks 4g .. 4g+3 eight lanes each (Q6_K scales). */
-G_INLINE __m512i g_q6_pick(int g) {
-    return _mm512_inserti64x4(
-        _mm512_castsi256_si512(
-            _mm256_set_m128i(_mm_set1_epi16((short)(4 * g + 1)), _mm_set1_epi16((short)(4 * g)))),
-        _mm256_set_m128i(_mm_set1_epi16((short)(4 * g + 3)), _mm_set1_epi16((short)(4 * g + 2))),
-        1);
+static void g_q6_k_arrange(const void *act, void *dst, int64_t n) {
+    const fl_block_q8_k *a = act;
+    g_k_act *g = (g_k_act *)g_k_align(dst);
+    for (int64_t b = 0; b < n / FL_QK_K; b++, g++) {
+        memset(g, 0, sizeof *g);
+        memcpy(g->qs, a[b].qs, sizeof g->qs);
+        memcpy(g->sums, a[b].bsums, sizeof g->sums);
+        g->d = a[b].d;
+    }
 }
 
-G_INLINE float g_q6_k_row(int64_t nsb, const uint8_t *w, const fl_block_q8_k *act) {
+/* The int32 sums of four elements of codes[0..3] x the super-block's activations, packed by
+ * pairs to int16: p[0] from codes 0 and 1, p[1] from codes 2 and 3. In 128-bit lane L of
+ * p[i], words 0-3 come from lane L of codes[2i]'s sums, words 4-7 from codes[2i+1]'s. */
+G_INLINE void g_k_packed_dots(const __m512i codes[4], const g_k_act *a, __m512i p[2]) {
+    __m512i s[4];
+    G_UNROLL
+    for (int v = 0; v < 4; v++)
+        s[v] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes[v],
+                                   _mm512_load_si512(a->qs + 64 * v));
+    p[0] = _mm512_packs_epi32(s[0], s[1]);
+    p[1] = _mm512_packs_epi32(s[2], s[3]);
+}
+
+/* vpshufb control giving, in 128-bit lanes 0-1, words [byte a x4, byte b x4] and in lanes
+ * 2-3 [byte c x4, byte d x4] of a register holding one byte per sub-block in every lane. */
+G_INLINE __m512i g_k_scale_pick(int a, int b, int c, int d) {
+#define G_WORDS(j) (long long)((0x8000ULL | (unsigned)(j)) * 0x0001000100010001ULL)
+    return _mm512_setr_epi64(G_WORDS(a), G_WORDS(b), G_WORDS(a), G_WORDS(b), G_WORDS(c),
+                             G_WORDS(d), G_WORDS(c), G_WORDS(d));
+#undef G_WORDS
+}
+
+/* Fifth-bit masks of Q5_K: qh bit j holds the fifth bits of sub-block j. */
+G_INLINE __m512i g_k_bits(int lo, int hi) {
+    return _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << lo)), _mm256_set1_epi8((char)(1 << hi)),
+                              1);
+}
+
+G_INLINE float g_hsum128(__m128 v) {
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    return _mm_cvtss_f32(_mm_add_ss(v, _mm_movehdup_ps(v)));
+}
+
+/* Q4_K (five_bits false) and Q5_K: codes in the arranged order, v = [sub-blocks 0|2], [1|3],
+ * [4|6], [5|7]. */
+G_INLINE float g_k_affine_row(bool five_bits, int64_t nsb, const uint8_t *w, const g_k_act *act) {
+    const size_t bb = five_bits ? sizeof(fl_block_q5_k) : sizeof(fl_block_q4_k);
+    const size_t qs_at = five_bits ? offsetof(fl_block_q5_k, qs) : offsetof(fl_block_q4_k, qs);
+    const __m512i low4 = _mm512_set1_epi8(15), sixteen = _mm512_set1_epi8(16);
+    __m512 acc = _mm512_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    for (int64_t b = 0; b < nsb; b++) {
+        const uint8_t *blk = w + (size_t)b * bb;
+        const g_k_act *a = act + b;
+        __m512i codes[4];
+        G_UNROLL
+        for (int h = 0; h < 2; h++) {
+            __m512i q = _mm512_loadu_si512(blk + qs_at + 64 * h);
+            codes[2 * h] = _mm512_and_si512(q, low4);
+            codes[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+        }
+        if (five_bits) {
+            const __m512i qh =
+                _mm512_broadcast_i64x4(x86_load(blk + offsetof(fl_block_q5_k, qh)));
+            static const int LO[4] = {0, 1, 4, 5};
+            G_UNROLL
+            for (int v = 0; v < 4; v++) {
+                __mmask64 k = _mm512_test_epi8_mask(qh, g_k_bits(LO[v], LO[v] + 2));
+                codes[v] = _mm512_mask_add_epi8(codes[v], k, codes[v], sixteen);
+            }
+        }
+        __m512i p[2];
+        g_k_packed_dots(codes, a, p);
+        uint64_t sc8, m8;
+        x86_k4_unpack(blk + offsetof(fl_block_q4_k, scales), &sc8, &m8);
+        const __m512i sc = _mm512_set1_epi64((long long)sc8);
+        __m512i sumi = _mm512_dpwssd_epi32(_mm512_setzero_si512(), p[0],
+                                           _mm512_shuffle_epi8(sc, g_k_scale_pick(0, 1, 2, 3)));
+        sumi = _mm512_dpwssd_epi32(sumi, p[1], _mm512_shuffle_epi8(sc, g_k_scale_pick(4, 5, 6, 7)));
+        __m128i summ = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m8)),
+                                      _mm_load_si128((const __m128i *)a->sums));
+        /* [d, dmin] x the activations' scale */
+        __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)z_u32(blk))), _mm_set1_ps(a->d));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_broadcastss_ps(dd), acc);
+        accm = _mm_fmadd_ps(_mm_cvtepi32_ps(summ), _mm_permute_ps(dd, 0x55), accm);
+    }
+    return z_hsum(acc) - g_hsum128(accm);
+}
+
+G_INLINE float g_q4_k_row(int64_t nsb, const uint8_t *w, const g_k_act *act) {
+    return g_k_affine_row(false, nsb, w, act);
+}
+
+G_INLINE float g_q5_k_row(int64_t nsb, const uint8_t *w, const g_k_act *act) {
+    return g_k_affine_row(true, nsb, w, act);
+}
+
+/* Q6_K: codes in order, 128-bit lane L of codes[v] is sub-block 4v + L; the -32 offset comes
+ * back as 32 x sum_j scale_j x (sum of sub-block j's activations). */
+G_INLINE float g_q6_k_row(int64_t nsb, const uint8_t *w, const g_k_act *act) {
+    const __m512i pick01 = _mm512_setr_epi64(0x0000000000000000, 0x0004000400040004,
+                                             0x0001000100010001, 0x0005000500050005,
+                                             0x0002000200020002, 0x0006000600060006,
+                                             0x0003000300030003, 0x0007000700070007);
+    const __m512i pick23 = _mm512_add_epi16(pick01, _mm512_set1_epi16(8));
     __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < nsb; b++) {
-        const fl_block_q8_k *a = act + b;
         const fl_block_q6_k *blk = (const fl_block_q6_k *)w + b;
-        __m512i codes[4];
+        const g_k_act *a = act + b;
+        __m512i codes[4], p[2];
         z_q6_k_codes(blk, codes);
+        g_k_packed_dots(codes, a, p);
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)blk->scales));
         const __m512i sc = _mm512_castsi256_si512(sc16);
-        __m512i sumi = _mm512_setzero_si512();
-        G_UNROLL
-        for (int g = 0; g < 4; g++)
-            sumi = _mm512_dpwssd_epi32(
-                sumi, _mm512_maddubs_epi16(codes[g], _mm512_loadu_si512(a->qs + 64 * g)),
-                _mm512_permutexvar_epi16(g_q6_pick(g), sc));
-        __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(x86_load(a->bsums), sc16), 5);
+        __m512i sumi = _mm512_dpwssd_epi32(_mm512_setzero_si512(), p[0],
+                                           _mm512_permutexvar_epi16(pick01, sc));
+        sumi = _mm512_dpwssd_epi32(sumi, p[1], _mm512_permutexvar_epi16(pick23, sc));
+        __m256i corr = _mm256_slli_epi32(
+            _mm256_madd_epi16(_mm256_load_si256((const __m256i *)a->sums), sc16), 5);
         sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(corr));
-        acc =
-            _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(x86_f16(&blk->d) * a->d), acc);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(x86_f16(&blk->d) * a->d),
+                              acc);
     }
     return z_hsum(acc);
 }
 
-/* Every row through a K-quant row kernel. */
+/* Every row through a K-quant row kernel, one after the other. */
 #define G_K_ROWS(name, row)                                                                        \
     static void name(int64_t n, const void *w, size_t stride, int64_t nrows, const void *act,      \
                      float *out) {                                                                 \
+        const g_k_act *a = (const g_k_act *)g_k_align(act);                                       \
         for (int64_t r = 0; r < nrows; r++)                                                        \
-            out[r] = row(n / FL_QK_K, (const uint8_t *)w + (size_t)r * stride, act);               \
+            out[r] = row(n / FL_QK_K, (const uint8_t *)w + (size_t)r * stride, a);                 \
     }
 G_K_ROWS(g_gemv_q4_k, g_q4_k_row)
+G_K_ROWS(g_gemv_q5_k, g_q5_k_row)
 G_K_ROWS(g_gemv_q6_k, g_q6_k_row)
 
 #define G_LEGACY_ROWS(name, type)                                                                  \
@@ -556,7 +651,8 @@ const fl_kernel_table fl_kernels_avx512_table = {
             [FL_TYPE_Q5_0] = G_LEGACY_GEMV(g_gemv_q5_0),
             [FL_TYPE_Q5_1] = G_LEGACY_GEMV(g_gemv_q5_1),
             [FL_TYPE_Q8_0] = G_LEGACY_GEMV(g_gemv_q8_0),
-            [FL_TYPE_Q4_K] = {g_gemv_q4_k, NULL, NULL},
-            [FL_TYPE_Q6_K] = {g_gemv_q6_k, NULL, NULL},
+            [FL_TYPE_Q4_K] = {g_gemv_q4_k, g_k_affine_arrange, g_k_act_bytes},
+            [FL_TYPE_Q5_K] = {g_gemv_q5_k, g_k_affine_arrange, g_k_act_bytes},
+            [FL_TYPE_Q6_K] = {g_gemv_q6_k, g_q6_k_arrange, g_k_act_bytes},
         },
 };
