@@ -437,7 +437,7 @@ G_INLINE void g_legacy_rows(fl_type type, int64_t n, const void *w, size_t strid
  * scales, Q4_K/Q5_K's mins) is done once per super-block, the horizontal sum once per row. */
 typedef struct g_k_act {
     int8_t qs[FL_QK_K]; /* Q4_K/Q5_K: sub-blocks 0 2 1 3 4 6 5 7 of 32; Q6_K: in order */
-    int16_t sums[16];   /* Q4_K/Q5_K: sums of sub-blocks 0..7 of 32; Q6_K: of 0..15 of 16 */
+    int16_t sums[16];   /* Q4_K/Q5_K: 0 x8, sums of sub-blocks 0..7 of 32; Q6_K: of 0..15 of 16 */
     float d;
     uint8_t pad[28];
 } g_k_act;
@@ -462,7 +462,7 @@ static void g_k_affine_arrange(const void *act, void *dst, int64_t n) {
         memset(g, 0, sizeof *g);
         for (int i = 0; i < 8; i++) memcpy(g->qs + 32 * i, a[b].qs + 32 * ORDER[i], 32);
         for (int j = 0; j < 8; j++)
-            g->sums[j] = (int16_t)(a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+            g->sums[8 + j] = (int16_t)(a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
         g->d = a[b].d;
     }
 }
@@ -491,24 +491,37 @@ G_INLINE void g_k_packed_dots(const __m512i codes[4], const g_k_act *a, __m512i 
     p[1] = _mm512_packs_epi32(s[2], s[3]);
 }
 
-/* vpshufb control giving, in 128-bit lanes 0-1, words [byte a x4, byte b x4] and in lanes
- * 2-3 [byte c x4, byte d x4] of a register holding one byte per sub-block in every lane. */
+/* vpshufb control giving, in 128-bit lanes 0-1, words [a x4, b x4] and in lanes 2-3
+ * [c x4, d x4] of a register holding eight words in every 128-bit lane. */
 G_INLINE __m512i g_k_scale_pick(int a, int b, int c, int d) {
-#define G_WORDS(j) (long long)((0x8000ULL | (unsigned)(j)) * 0x0001000100010001ULL)
+#define G_WORDS(j) (long long)((0x0100ULL + 0x0202ULL * (unsigned)(j)) * 0x0001000100010001ULL)
     return _mm512_setr_epi64(G_WORDS(a), G_WORDS(b), G_WORDS(a), G_WORDS(b), G_WORDS(c),
                              G_WORDS(d), G_WORDS(c), G_WORDS(d));
 #undef G_WORDS
+}
+
+/* The 6-bit scales and mins of a Q4_K/Q5_K super-block (its 12 `scales` bytes at p, followed
+ * by at least 4 readable bytes) as words: 128-bit lane 0 holds sc0..sc7, lane 1 m0..m7.
+ * Each word is first given the byte holding its low bits (low byte) and the one holding its
+ * two high bits (high byte); then one bit-select keeps (v >> lo_shift) & low_mask and puts
+ * the two high bits, (v >> 10) & 0x30, above them (for j < 4 the mask is 0x3f and v >> 10
+ * has no bit there). */
+G_INLINE __m256i g_k_scales_mins(const uint8_t *p) {
+    const __m256i bytes = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)p));
+    const __m256i place = _mm256_setr_epi8(0, -1, 1, -1, 2, -1, 3, -1, 8, 0, 9, 1, 10, 2, 11, 3, /* sc */
+                                           4, -1, 5, -1, 6, -1, 7, -1, 8, 4, 9, 5, 10, 6, 11, 7); /* m */
+    const __m256i lo_shift = _mm256_setr_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4);
+    const __m256i low_mask = _mm256_setr_epi16(0x3f, 0x3f, 0x3f, 0x3f, 0xf, 0xf, 0xf, 0xf, 0x3f,
+                                               0x3f, 0x3f, 0x3f, 0xf, 0xf, 0xf, 0xf);
+    const __m256i v = _mm256_shuffle_epi8(bytes, place);
+    return _mm256_ternarylogic_epi32(_mm256_srlv_epi16(v, lo_shift), _mm256_srli_epi16(v, 10),
+                                     low_mask, 0xE4); /* low_mask ? a : b, bit by bit */
 }
 
 /* Fifth-bit masks of Q5_K: qh bit j holds the fifth bits of sub-block j. */
 G_INLINE __m512i g_k_bits(int lo, int hi) {
     return _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << lo)), _mm256_set1_epi8((char)(1 << hi)),
                               1);
-}
-
-G_INLINE float g_hsum128(__m128 v) {
-    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
-    return _mm_cvtss_f32(_mm_add_ss(v, _mm_movehdup_ps(v)));
 }
 
 /* Q4_K (five_bits false) and Q5_K: codes in the arranged order, v = [sub-blocks 0|2], [1|3],
@@ -518,7 +531,7 @@ G_INLINE float g_k_affine_row(bool five_bits, int64_t nsb, const uint8_t *w, con
     const size_t qs_at = five_bits ? offsetof(fl_block_q5_k, qs) : offsetof(fl_block_q4_k, qs);
     const __m512i low4 = _mm512_set1_epi8(15), sixteen = _mm512_set1_epi8(16);
     __m512 acc = _mm512_setzero_ps();
-    __m128 accm = _mm_setzero_ps();
+    __m256 accm = _mm256_setzero_ps();
     for (int64_t b = 0; b < nsb; b++) {
         const uint8_t *blk = w + (size_t)b * bb;
         const g_k_act *a = act + b;
@@ -541,20 +554,21 @@ G_INLINE float g_k_affine_row(bool five_bits, int64_t nsb, const uint8_t *w, con
         }
         __m512i p[2];
         g_k_packed_dots(codes, a, p);
-        uint64_t sc8, m8;
-        x86_k4_unpack(blk + offsetof(fl_block_q4_k, scales), &sc8, &m8);
-        const __m512i sc = _mm512_set1_epi64((long long)sc8);
+        const __m256i scm = g_k_scales_mins(blk + offsetof(fl_block_q4_k, scales));
+        const __m512i sc = _mm512_broadcast_i32x4(_mm256_castsi256_si128(scm));
         __m512i sumi = _mm512_dpwssd_epi32(_mm512_setzero_si512(), p[0],
                                            _mm512_shuffle_epi8(sc, g_k_scale_pick(0, 1, 2, 3)));
         sumi = _mm512_dpwssd_epi32(sumi, p[1], _mm512_shuffle_epi8(sc, g_k_scale_pick(4, 5, 6, 7)));
-        __m128i summ = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m8)),
-                                      _mm_load_si128((const __m128i *)a->sums));
+        /* lanes 4-7: mins x sub-block sums (lanes 0-3 meet zeros) */
+        __m256i summ = _mm256_madd_epi16(scm, _mm256_load_si256((const __m256i *)a->sums));
         /* [d, dmin] x the activations' scale */
         __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)z_u32(blk))), _mm_set1_ps(a->d));
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_broadcastss_ps(dd), acc);
-        accm = _mm_fmadd_ps(_mm_cvtepi32_ps(summ), _mm_permute_ps(dd, 0x55), accm);
+        accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(summ),
+                               _mm256_permutexvar_ps(_mm256_set1_epi32(1), _mm256_castps128_ps256(dd)),
+                               accm);
     }
-    return z_hsum(acc) - g_hsum128(accm);
+    return z_hsum(acc) - x86_hsum(accm);
 }
 
 G_INLINE float g_q4_k_row(int64_t nsb, const uint8_t *w, const g_k_act *act) {
