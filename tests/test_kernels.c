@@ -232,7 +232,7 @@ static float gemv_one(const fl_kernel_table *k, fl_type t, int64_t n, const void
 static void gemv_kernels_equal_scalar(void **state) {
     (void)state;
     enum { ROWS = 11, MAXK = 1024 };
-    static const int WIDTHS[] = {1024, 256, 224, 160, 96, 64, 32};
+    static const int WIDTHS[] = {1024, 768, 512, 256, 224, 160, 96, 64, 32};
     const fl_kernel_table *ref = fl_kernels_for(FL_SIMD_SCALAR);
     float *wf = malloc(sizeof(float) * MAXK), *x = malloc(sizeof(float) * MAXK);
     unsigned char *w = malloc((size_t)ROWS * MAXK * 2), *act = malloc(MAXK * 2);
@@ -300,6 +300,71 @@ static void gemv_kernels_equal_scalar(void **state) {
     if (checked == 0) skip(); /* no generation kernels on this CPU */
 }
 
+/* K-quant generation kernels at the ends of their integer ranges: weight rows of all-ones
+ * bytes (every code at its maximum, Q5_K's fifth bits set) or random bytes, against
+ * activations that are zero except two groups of four per super-block holding 127 or -128
+ * (the sums of four products the kernels keep in 16 bits are then at their largest). With
+ * exact scales every sum stays below 2^24, so the results must equal the scalar ones. */
+static void k_gemv_exact_at_code_extremes(void **state) {
+    (void)state;
+    enum { ROWS = 6, NSB = 3, N = NSB * FL_QK_K };
+    static const fl_type TYPES[] = {FL_TYPE_Q4_K, FL_TYPE_Q5_K, FL_TYPE_Q6_K};
+    const fl_kernel_table *ref = fl_kernels_for(FL_SIMD_SCALAR);
+    unsigned char *w = malloc((size_t)ROWS * N), *arranged = malloc(4 * N);
+    fl_block_q8_k *act = malloc(NSB * sizeof *act);
+    assert_true(w && arranged && act);
+    uint64_t s = 777;
+    int checked = 0;
+    for (int level = FL_SIMD_AVX2; level < FL_SIMD_COUNT; level++) {
+        const fl_kernel_table *k = fl_kernels_for((fl_simd)level);
+        for (size_t ti = 0; k && ti < sizeof TYPES / sizeof TYPES[0]; ti++) {
+            const fl_gemv_kernel *g = &k->gemv[TYPES[ti]];
+            if (g->rows == NULL) continue;
+            size_t rb = fl_row_bytes(TYPES[ti], N);
+            for (int pattern = 0; pattern < 3; pattern++) {
+                for (int r = 0; r < ROWS; r++) {
+                    for (size_t i = 0; i < rb; i++)
+                        w[r * rb + i] = r % 2 ? (unsigned char)rng_next(&s) : 0xff;
+                    make_scales_exact(TYPES[ti], w + r * rb, N, &s);
+                }
+                memset(act, 0, NSB * sizeof *act);
+                for (int b = 0; b < NSB; b++) {
+                    act[b].d = 1.0f;
+                    for (int grp = 0; grp < 2; grp++) {
+                        int at = 4 * (int)(rng_next(&s) % (FL_QK_K / 4));
+                        for (int i = at; i < at + 4; i++)
+                            act[b].qs[i] = (int8_t)(pattern == 0   ? 127
+                                                    : pattern == 1 ? -128
+                                                                   : (i % 2 ? 127 : -128));
+                    }
+                    for (int i = 0; i < FL_QK_K; i++) act[b].bsums[i / 16] += act[b].qs[i];
+                }
+                const void *a = act;
+                if (g->arrange) {
+                    assert_true(g->act_bytes(N) <= 4 * N);
+                    g->arrange(act, arranged, N);
+                    a = arranged;
+                }
+                float got[ROWS];
+                g->rows(N, w, rb, ROWS, a, got);
+                for (int r = 0; r < ROWS; r++) {
+                    float want;
+                    ref->dot[TYPES[ti]](N, w + r * rb, act, 0, 1, &want);
+                    if (got[r] != want)
+                        fail_msg("%s %s pattern %d row %d: %.9g != %.9g",
+                                 fl_simd_name((fl_simd)level), fl_type_traits_of(TYPES[ti])->name,
+                                 pattern, r, got[r], want);
+                }
+                checked++;
+            }
+        }
+    }
+    free(w);
+    free(arranged);
+    free(act);
+    if (checked == 0) skip(); /* no K-quant generation kernels on this CPU */
+}
+
 /* fl_matmul with any pool size and token count gives exactly the per-element dot products of
  * the active kernels (the generation kernels' for one token), and stays close to the float
  * product. */
@@ -349,8 +414,8 @@ static void matmul_tiles_and_threads_are_exact(void **state) {
                         }
                         /* batches of FL_GEMM_MIN_TOK tokens or more go through gemm.c, whose
                          * sums are ordered differently (test_kernels_gemm.c checks it) */
-                        bool differ = n_tok < FL_GEMM_MIN_TOK ? got != want
-                                                              : fabs(got - want) > 1e-5 * mag;
+                        bool differ =
+                            n_tok < FL_GEMM_MIN_TOK ? got != want : fabs(got - want) > 1e-5 * mag;
                         if (differ)
                             fail_msg("%s n_tok=%d pool=%d [%d,%d]: %.9g != %.9g",
                                      fl_type_traits_of(t)->name, n_tok, p, tok, r, got, want);
@@ -469,6 +534,7 @@ int main(void) {
         cmocka_unit_test(simd_dots_equal_scalar_exactly),
         cmocka_unit_test(simd_matches_scalar_on_real_data),
         cmocka_unit_test(gemv_kernels_equal_scalar),
+        cmocka_unit_test(k_gemv_exact_at_code_extremes),
         cmocka_unit_test(matmul_tiles_and_threads_are_exact),
         cmocka_unit_test(matmul_multi_equals_separate_products),
         cmocka_unit_test(dequantize_row_reads_the_right_row),

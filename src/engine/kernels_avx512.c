@@ -495,8 +495,8 @@ G_INLINE void g_k_packed_dots(const __m512i codes[4], const g_k_act *a, __m512i 
  * [c x4, d x4] of a register holding eight words in every 128-bit lane. */
 G_INLINE __m512i g_k_scale_pick(int a, int b, int c, int d) {
 #define G_WORDS(j) (long long)((0x0100ULL + 0x0202ULL * (unsigned)(j)) * 0x0001000100010001ULL)
-    return _mm512_setr_epi64(G_WORDS(a), G_WORDS(b), G_WORDS(a), G_WORDS(b), G_WORDS(c),
-                             G_WORDS(d), G_WORDS(c), G_WORDS(d));
+    return _mm512_setr_epi64(G_WORDS(a), G_WORDS(b), G_WORDS(a), G_WORDS(b), G_WORDS(c), G_WORDS(d),
+                             G_WORDS(c), G_WORDS(d));
 #undef G_WORDS
 }
 
@@ -508,8 +508,9 @@ G_INLINE __m512i g_k_scale_pick(int a, int b, int c, int d) {
  * has no bit there). */
 G_INLINE __m256i g_k_scales_mins(const uint8_t *p) {
     const __m256i bytes = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)p));
-    const __m256i place = _mm256_setr_epi8(0, -1, 1, -1, 2, -1, 3, -1, 8, 0, 9, 1, 10, 2, 11, 3, /* sc */
-                                           4, -1, 5, -1, 6, -1, 7, -1, 8, 4, 9, 5, 10, 6, 11, 7); /* m */
+    const __m256i place =
+        _mm256_setr_epi8(0, -1, 1, -1, 2, -1, 3, -1, 8, 0, 9, 1, 10, 2, 11, 3,  /* sc */
+                         4, -1, 5, -1, 6, -1, 7, -1, 8, 4, 9, 5, 10, 6, 11, 7); /* m */
     const __m256i lo_shift = _mm256_setr_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4);
     const __m256i low_mask = _mm256_setr_epi16(0x3f, 0x3f, 0x3f, 0x3f, 0xf, 0xf, 0xf, 0xf, 0x3f,
                                                0x3f, 0x3f, 0x3f, 0xf, 0xf, 0xf, 0xf);
@@ -543,8 +544,7 @@ G_INLINE float g_k_affine_row(bool five_bits, int64_t nsb, const uint8_t *w, con
             codes[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
         }
         if (five_bits) {
-            const __m512i qh =
-                _mm512_broadcast_i64x4(x86_load(blk + offsetof(fl_block_q5_k, qh)));
+            const __m512i qh = _mm512_broadcast_i64x4(x86_load(blk + offsetof(fl_block_q5_k, qh)));
             static const int LO[4] = {0, 1, 4, 5};
             G_UNROLL
             for (int v = 0; v < 4; v++) {
@@ -564,9 +564,9 @@ G_INLINE float g_k_affine_row(bool five_bits, int64_t nsb, const uint8_t *w, con
         /* [d, dmin] x the activations' scale */
         __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)z_u32(blk))), _mm_set1_ps(a->d));
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_broadcastss_ps(dd), acc);
-        accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(summ),
-                               _mm256_permutexvar_ps(_mm256_set1_epi32(1), _mm256_castps128_ps256(dd)),
-                               accm);
+        accm = _mm256_fmadd_ps(
+            _mm256_cvtepi32_ps(summ),
+            _mm256_permutexvar_ps(_mm256_set1_epi32(1), _mm256_castps128_ps256(dd)), accm);
     }
     return z_hsum(acc) - x86_hsum(accm);
 }
@@ -582,10 +582,9 @@ G_INLINE float g_q5_k_row(int64_t nsb, const uint8_t *w, const g_k_act *act) {
 /* Q6_K: codes in order, 128-bit lane L of codes[v] is sub-block 4v + L; the -32 offset comes
  * back as 32 x sum_j scale_j x (sum of sub-block j's activations). */
 G_INLINE float g_q6_k_row(int64_t nsb, const uint8_t *w, const g_k_act *act) {
-    const __m512i pick01 = _mm512_setr_epi64(0x0000000000000000, 0x0004000400040004,
-                                             0x0001000100010001, 0x0005000500050005,
-                                             0x0002000200020002, 0x0006000600060006,
-                                             0x0003000300030003, 0x0007000700070007);
+    const __m512i pick01 = _mm512_setr_epi64(
+        0x0000000000000000, 0x0004000400040004, 0x0001000100010001, 0x0005000500050005,
+        0x0002000200020002, 0x0006000600060006, 0x0003000300030003, 0x0007000700070007);
     const __m512i pick23 = _mm512_add_epi16(pick01, _mm512_set1_epi16(8));
     __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < nsb; b++) {
@@ -596,14 +595,14 @@ G_INLINE float g_q6_k_row(int64_t nsb, const uint8_t *w, const g_k_act *act) {
         g_k_packed_dots(codes, a, p);
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)blk->scales));
         const __m512i sc = _mm512_castsi256_si512(sc16);
-        __m512i sumi = _mm512_dpwssd_epi32(_mm512_setzero_si512(), p[0],
-                                           _mm512_permutexvar_epi16(pick01, sc));
+        __m512i sumi =
+            _mm512_dpwssd_epi32(_mm512_setzero_si512(), p[0], _mm512_permutexvar_epi16(pick01, sc));
         sumi = _mm512_dpwssd_epi32(sumi, p[1], _mm512_permutexvar_epi16(pick23, sc));
         __m256i corr = _mm256_slli_epi32(
             _mm256_madd_epi16(_mm256_load_si256((const __m256i *)a->sums), sc16), 5);
         sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(corr));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(x86_f16(&blk->d) * a->d),
-                              acc);
+        acc =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(x86_f16(&blk->d) * a->d), acc);
     }
     return z_hsum(acc);
 }
@@ -612,7 +611,7 @@ G_INLINE float g_q6_k_row(int64_t nsb, const uint8_t *w, const g_k_act *act) {
 #define G_K_ROWS(name, row)                                                                        \
     static void name(int64_t n, const void *w, size_t stride, int64_t nrows, const void *act,      \
                      float *out) {                                                                 \
-        const g_k_act *a = (const g_k_act *)g_k_align(act);                                       \
+        const g_k_act *a = (const g_k_act *)g_k_align(act);                                        \
         for (int64_t r = 0; r < nrows; r++)                                                        \
             out[r] = row(n / FL_QK_K, (const uint8_t *)w + (size_t)r * stride, a);                 \
     }
