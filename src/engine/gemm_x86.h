@@ -23,6 +23,7 @@
 
 #include "engine/gemm_impl.h"
 #include "engine/quant.h"
+#include "engine/x86_codes.h"
 
 #define GX_INLINE static inline __attribute__((always_inline))
 #define GX_UNROLL _Pragma("GCC unroll 16")
@@ -114,24 +115,6 @@ GX_INLINE void gx_ftile(const fl_gemm_fcall *c, int t0, const int nt) {
 
 /* ---- panel decoding (AVX2 instructions, which both including files have) -------------------- */
 
-/* 16 bytes of nibbles -> 32 codes: low nibbles are elements 0..15, high ones 16..31. */
-GX_INLINE __m256i gx_nibbles(const uint8_t *qs) {
-    __m128i q = _mm_loadu_si128((const __m128i *)qs);
-    __m128i m = _mm_set1_epi8(15);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
-}
-
-/* Bit i of the little-endian word at qh -> 16 in byte i (else 0). */
-GX_INLINE __m256i gx_fifth(const uint8_t *qh) {
-    uint32_t bits;
-    memcpy(&bits, qh, 4);
-    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
-                                            2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    const __m256i bit = _mm256_set1_epi64x(0x8040201008040201);
-    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), spread);
-    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit), _mm256_set1_epi8(16));
-}
-
 GX_INLINE __m256i gx_low4(__m256i v, int shift) {
     return _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(shift)), _mm256_set1_epi8(15));
 }
@@ -143,16 +126,16 @@ GX_INLINE __m256i gx_codes32(fl_type type, const uint8_t *row, int64_t c) {
         return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(row + c * 34 + 2)),
                                 _mm256_set1_epi8((char)0x80));
     case FL_TYPE_Q4_0:
-        return gx_nibbles(row + c * sizeof(fl_block_q4_0) + 2);
+        return x86_nibbles32(row + c * sizeof(fl_block_q4_0) + 2);
     case FL_TYPE_Q5_0: {
         const uint8_t *b = row + c * sizeof(fl_block_q5_0);
-        return _mm256_or_si256(gx_nibbles(b + 6), gx_fifth(b + 2));
+        return _mm256_or_si256(x86_nibbles32(b + 6), x86_fifth_bits(b + 2));
     }
     case FL_TYPE_Q4_1:
-        return gx_nibbles(row + c * sizeof(fl_block_q4_1) + 4);
+        return x86_nibbles32(row + c * sizeof(fl_block_q4_1) + 4);
     case FL_TYPE_Q5_1: {
         const uint8_t *b = row + c * sizeof(fl_block_q5_1);
-        return _mm256_or_si256(gx_nibbles(b + 8), gx_fifth(b + 4));
+        return _mm256_or_si256(x86_nibbles32(b + 8), x86_fifth_bits(b + 4));
     }
     case FL_TYPE_Q4_K: {
         const fl_block_q4_k *b = (const fl_block_q4_k *)row + c / 8;

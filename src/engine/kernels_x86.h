@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "engine/kernels_impl.h"
+#include "engine/x86_codes.h"
 
 #define X86_INLINE static inline __attribute__((always_inline))
 
@@ -32,25 +33,6 @@ X86_INLINE float x86_f16(const void *p) {
 
 X86_INLINE __m256i x86_load(const void *p) {
     return _mm256_loadu_si256((const __m256i *)p);
-}
-
-/* 16 bytes of packed nibbles -> 32 codes: low nibbles are elements 0..15, high ones 16..31. */
-X86_INLINE __m256i x86_nibbles32(const uint8_t *qs) {
-    __m128i q = _mm_loadu_si128((const __m128i *)qs);
-    __m128i m = _mm_set1_epi8(15);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
-}
-
-/* Bit i of the little-endian 32-bit word at qh -> 0x10 in byte i (else 0). */
-X86_INLINE __m256i x86_fifth_bits(const uint8_t *qh) {
-    uint32_t bits;
-    memcpy(&bits, qh, 4);
-    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
-                                            2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    const __m256i bit = _mm256_set1_epi64x(0x8040201008040201);
-    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), spread);
-    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
-    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
 }
 
 /* Sum of u8 u[i] * s8 s[i] in 8 int32 lanes, lanes 0-3 (elements 0-15) multiplied by sc0 and
