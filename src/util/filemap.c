@@ -37,16 +37,30 @@ static bool populate(void *map, size_t size) {
     return madvise(map, size, MADV_POPULATE_READ) == 0;
 }
 
+/* Bytes [off, off + len) of the mapping dropped from us and from the page cache (pages that
+ * other processes map stay), then read again; false if that could not be done. */
+static bool read_again(char *map, int fd, size_t off, size_t len) {
+    return madvise(map + off, len, MADV_DONTNEED) == 0 &&
+           posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED) == 0 &&
+           populate(map + off, len);
+}
+
 void *fl_map_file(int fd, size_t size) {
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    char *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (map == MAP_FAILED) return NULL;
     if (size < FL_FILEMAP_HUGE_MIN || madvise(map, size, MADV_HUGEPAGE) != 0) return map;
-    if (!populate(map, size) || fl_map_huge_bytes(map) >= (long long)(size - size / 8)) return map;
-    /* Cached in small pages: unmap them from us, drop them from the cache (pages still to be
-     * written back, or mapped by other processes, would stay: write the file out first), and
-     * read it again into 2 MiB folios. */
-    if (madvise(map, size, MADV_DONTNEED) == 0 && fdatasync(fd) == 0 &&
-        posix_fadvise(fd, 0, (off_t)size, POSIX_FADV_DONTNEED) == 0)
-        populate(map, size);
+    long long huge = populate(map, size) ? fl_map_huge_bytes(map) : -1;
+    if (huge < 0 || huge >= (long long)(size - size / 8)) return map;
+    /* Mostly in small pages. Pages still to be written back would stay in the cache: write the
+     * file out first. Where no page of it is huge yet, a first stretch read again tells whether
+     * the kernel and filesystem make 2 MiB folios at all (not over NFS, say): if not, the rest
+     * is left alone rather than read again on every load. */
+    if (fdatasync(fd) != 0) return map;
+    if (huge == 0) {
+        if (!read_again(map, fd, 0, FL_FILEMAP_PROBE) || fl_map_huge_bytes(map) <= 0) return map;
+        read_again(map, fd, FL_FILEMAP_PROBE, size - FL_FILEMAP_PROBE);
+    } else {
+        read_again(map, fd, 0, size);
+    }
     return map;
 }

@@ -8,8 +8,8 @@
  * builds such folios when the file is read into a mapping marked MADV_HUGEPAGE (filesystems
  * with large folios, e.g. ext4 and xfs on recent kernels). A large file that is already cached
  * in small pages (just written, downloaded or read by another program) is therefore dropped
- * from the cache once and read again; where that still gives no 2 MiB pages, the mapping is
- * used as it is. */
+ * from the cache once and read again (after a first 4 MiB shows that this gives 2 MiB pages);
+ * otherwise the mapping is used as it is. */
 #ifndef FLUID_UTIL_FILEMAP_H
 #define FLUID_UTIL_FILEMAP_H
 
@@ -18,6 +18,9 @@
 
 /* Files smaller than this are mapped plainly (a few huge pages would not pay for the work). */
 #define FL_FILEMAP_HUGE_MIN ((size_t)32 << 20)
+
+/* The first stretch of a file read again to learn whether it can get 2 MiB pages at all. */
+#define FL_FILEMAP_PROBE ((size_t)4 << 20)
 
 /* Maps `size` bytes of the open file `fd` read-only (MAP_PRIVATE). Files of at least
  * FL_FILEMAP_HUGE_MIN bytes are also read in at once, with 2 MiB pages where possible. Returns
