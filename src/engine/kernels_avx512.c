@@ -491,10 +491,10 @@ G_INLINE void g_k_packed_dots(const __m512i codes[4], const g_k_act *a, __m512i 
     p[1] = _mm512_packs_epi32(s[2], s[3]);
 }
 
-/* vpshufb control giving, in 128-bit lanes 0-1, words [a x4, b x4] and in lanes 2-3
- * [c x4, d x4] of a register holding eight words in every 128-bit lane. */
+/* vpermw indices giving, in 128-bit lanes 0-1, words [a x4, b x4] and in lanes 2-3
+ * [c x4, d x4]. */
 G_INLINE __m512i g_k_scale_pick(int a, int b, int c, int d) {
-#define G_WORDS(j) (long long)((0x0100ULL + 0x0202ULL * (unsigned)(j)) * 0x0001000100010001ULL)
+#define G_WORDS(j) (long long)((unsigned long long)(j)*0x0001000100010001ULL)
     return _mm512_setr_epi64(G_WORDS(a), G_WORDS(b), G_WORDS(a), G_WORDS(b), G_WORDS(c), G_WORDS(d),
                              G_WORDS(c), G_WORDS(d));
 #undef G_WORDS
@@ -555,10 +555,11 @@ G_INLINE float g_k_affine_row(bool five_bits, int64_t nsb, const uint8_t *w, con
         __m512i p[2];
         g_k_packed_dots(codes, a, p);
         const __m256i scm = g_k_scales_mins(blk + offsetof(fl_block_q4_k, scales));
-        const __m512i sc = _mm512_broadcast_i32x4(_mm256_castsi256_si128(scm));
-        __m512i sumi = _mm512_dpwssd_epi32(_mm512_setzero_si512(), p[0],
-                                           _mm512_shuffle_epi8(sc, g_k_scale_pick(0, 1, 2, 3)));
-        sumi = _mm512_dpwssd_epi32(sumi, p[1], _mm512_shuffle_epi8(sc, g_k_scale_pick(4, 5, 6, 7)));
+        const __m512i sc = _mm512_castsi256_si512(scm);
+        __m512i sumi = _mm512_dpwssd_epi32(
+            _mm512_setzero_si512(), p[0], _mm512_permutexvar_epi16(g_k_scale_pick(0, 1, 2, 3), sc));
+        sumi = _mm512_dpwssd_epi32(sumi, p[1],
+                                   _mm512_permutexvar_epi16(g_k_scale_pick(4, 5, 6, 7), sc));
         /* lanes 4-7: mins x sub-block sums (lanes 0-3 meet zeros) */
         __m256i summ = _mm256_madd_epi16(scm, _mm256_load_si256((const __m256i *)a->sums));
         /* [d, dmin] x the activations' scale */
