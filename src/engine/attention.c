@@ -207,9 +207,14 @@ static void scalar_accumulate(float *o, int hd, float corr, const float *p, int 
         for (int d = 0; d < hd; d++) o[d] += p[j] * v[(size_t)j * v_stride + d];
 }
 
+static void scalar_swiglu(float *out, const float *gate, const float *up, int n) {
+    for (int i = 0; i < n; i++) out[i] = gate[i] / (1.0f + fl_attn_exp(-gate[i])) * up[i];
+}
+
 const fl_attn_table fl_attn_scalar_table = {
     .scores = scalar_scores,
     .max = scalar_max,
     .exp_sum = scalar_exp_sum,
     .accumulate = scalar_accumulate,
+    .swiglu = scalar_swiglu,
 };

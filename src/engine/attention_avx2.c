@@ -23,6 +23,7 @@ static inline float ax_hsum8(__m256 v) {
 #define ax_bcast(f) _mm256_set1_ps(f)
 #define ax_add(a, b) _mm256_add_ps(a, b)
 #define ax_mul(a, b) _mm256_mul_ps(a, b)
+#define ax_div(a, b) _mm256_div_ps(a, b)
 #define ax_fmadd(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define ax_max(a, b) _mm256_max_ps(a, b)
 #define ax_hmax(v) ax_hmax8(v)

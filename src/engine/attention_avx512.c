@@ -10,6 +10,7 @@
 #define ax_bcast(f) _mm512_set1_ps(f)
 #define ax_add(a, b) _mm512_add_ps(a, b)
 #define ax_mul(a, b) _mm512_mul_ps(a, b)
+#define ax_div(a, b) _mm512_div_ps(a, b)
 #define ax_fmadd(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define ax_max(a, b) _mm512_max_ps(a, b)
 #define ax_hmax(v) _mm512_reduce_max_ps(v)

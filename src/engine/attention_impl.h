@@ -22,6 +22,9 @@ typedef struct fl_attn_table {
     /* o = o * corr + sum_j p[j] * v_j for j < n, v_j = v + j * v_stride */
     void (*accumulate)(float *o, int head_dim, float corr, const float *p, int n, const float *v,
                        size_t v_stride);
+    /* out[i] = silu(gate[i]) x up[i] for i < n (out may be gate): the feed-forward gate, here
+     * because it needs the same exponential */
+    void (*swiglu)(float *out, const float *gate, const float *up, int n);
 } fl_attn_table;
 
 extern const fl_attn_table fl_attn_scalar_table;

@@ -1,6 +1,7 @@
 /* x86 pieces of fl_attention, shared by attention_avx2.c and attention_avx512.c. The including
  * file defines AX_VF (a float vector of AX_LANES lanes) and:
  *   ax_zero() ax_load(p) ax_store(p, v) ax_bcast(f) ax_add(a, b) ax_mul(a, b) ax_fmadd(a, b, c)
+ *   ax_div(a, b)
  *   ax_max(a, b) ax_hmax(v) ax_hsum(v) ax_round(v) (to nearest)
  *   ax_pow2(v)            2^v for integral v in [-127, 127]
  *   ax_keep_ge(r, x, lim) r where x >= lim, else 0
@@ -93,7 +94,21 @@ static void ax_accumulate(float *o, int hd, float corr, const float *p, int n, c
     }
 }
 
+/* silu(g) = g / (1 + exp(-g)); exp's argument is capped at 88 (finite: silu is then ~0). */
+static void ax_swiglu(float *out, const float *gate, const float *up, int n) {
+    int i = 0;
+    for (; i + AX_LANES <= n; i += AX_LANES) {
+        AX_VF g = ax_load(gate + i);
+        AX_VF e = ax_exp(ax_mul(ax_max(g, ax_bcast(-88.0f)), ax_bcast(-1.0f)));
+        ax_store(out + i, ax_mul(ax_div(g, ax_add(ax_bcast(1.0f), e)), ax_load(up + i)));
+    }
+    for (; i < n; i++) out[i] = gate[i] / (1.0f + fl_attn_exp(-gate[i])) * up[i];
+}
+
 #define AX_TABLE                                                                                   \
-    { .scores = ax_scores, .max = ax_max_of, .exp_sum = ax_exp_sum, .accumulate = ax_accumulate, }
+    {                                                                                              \
+        .scores = ax_scores, .max = ax_max_of, .exp_sum = ax_exp_sum, .accumulate = ax_accumulate, \
+        .swiglu = ax_swiglu,                                                                       \
+    }
 
 #endif

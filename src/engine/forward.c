@@ -137,13 +137,13 @@ static void ffn_block(fluid_session *s, int il, int n, fl_pool *pool) {
         fl_matmul(L->w_gate_up, s->xb, n, s->fused, pool);
         for (int t = 0; t < n; t++) {
             const float *gu = row(s->fused, t, 2 * ff);
-            fl_swiglu(row(s->ffn, t, ff), gu, gu + ff, ff);
+            fl_swiglu(row(s->ffn, t, ff), gu, gu + ff, ff, pool);
         }
     } else {
         const fl_tensor *ws[2] = {L->w_gate, L->w_up};
         float *ys[2] = {s->ffn, s->fused};
         fl_matmul_multi(ws, 2, s->xb, n, ys, pool);
-        fl_swiglu(s->ffn, s->ffn, s->fused, n * ff);
+        fl_swiglu(s->ffn, s->ffn, s->fused, (long)n * ff, pool);
     }
     fl_matmul(L->w_down, s->ffn, n, s->xb, pool);
     fl_add(s->x, s->xb, n * hp->n_embd);

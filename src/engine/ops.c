@@ -4,6 +4,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "engine/attention_impl.h"
+
 void fl_rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
     double sum = 0.0;
     for (int i = 0; i < n; i++) sum += (double)x[i] * x[i];
@@ -34,8 +36,28 @@ void fl_add(float *x, const float *y, int n) {
     for (int i = 0; i < n; i++) x[i] += y[i];
 }
 
-void fl_swiglu(float *out, const float *gate, const float *up, int n) {
-    for (int i = 0; i < n; i++) out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+typedef struct swiglu_task {
+    const fl_attn_table *kt;
+    float *out;
+    const float *gate, *up;
+    long n;
+} swiglu_task;
+
+static void swiglu_share(void *p, int ith, int nth) {
+    const swiglu_task *t = p;
+    long begin, end;
+    fl_split_range(t->n, ith, nth, &begin, &end);
+    t->kt->swiglu(t->out + begin, t->gate + begin, t->up + begin, (int)(end - begin));
+}
+
+enum { SWIGLU_POOL_MIN = 1 << 16 }; /* below this a pool run costs more than it saves */
+
+void fl_swiglu(float *out, const float *gate, const float *up, long n, fl_pool *pool) {
+    swiglu_task t = {fl_attn_for(fl_simd_active()), out, gate, up, n};
+    if (n < SWIGLU_POOL_MIN)
+        swiglu_share(&t, 0, 1);
+    else
+        fl_pool_run(pool, swiglu_share, &t);
 }
 
 void fl_attend(float *out, const float *q, const float *keys, const float *values, int n_keys,

@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 
+#include "engine/threadpool.h"
+
 /* out = x / sqrt(mean(x²) + eps) * w (out may be x). */
 void fl_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
 
@@ -17,8 +19,9 @@ void fl_rope_rotate(float *head, int n_pairs, const float *cos_a, const float *s
 /* x += y */
 void fl_add(float *x, const float *y, int n);
 
-/* out[i] = silu(gate[i]) * up[i] */
-void fl_swiglu(float *out, const float *gate, const float *up, int n);
+/* out[i] = silu(gate[i]) * up[i] for i < n (out may be gate), vectorised, on the pool when n
+ * is large (prompts) */
+void fl_swiglu(float *out, const float *gate, const float *up, long n, fl_pool *pool);
 
 /* One query head against keys/values 0..n_keys-1 (rows `stride` floats apart): out = softmax(q·kᵀ
  * · scale) · v, computed in one pass with a running maximum (no scores row). */
