@@ -205,6 +205,81 @@ static void test_truncated(void **state) {
     }
 }
 
+static void put_le(uint8_t *p, uint32_t v, int bytes) {
+    for (int i = 0; i < bytes; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* A mono 8-bit WAV of n samples (a slow sine) at rate Hz whose header claims claimed_bytes of
+ * data (n when honest). At 1 kHz each byte of it decodes to 16 samples (64 bytes) at 16 kHz:
+ * the kind of upload a length check after decoding would let through to memory first. */
+static uint8_t *make_wav(uint32_t rate, uint32_t n, uint32_t claimed_bytes, size_t *size) {
+    uint8_t *w = malloc(44 + (size_t)n);
+    assert_non_null(w);
+    memcpy(w, "RIFF", 4);
+    put_le(w + 4, 36 + claimed_bytes, 4);
+    memcpy(w + 8, "WAVEfmt ", 8);
+    put_le(w + 16, 16, 4);   /* fmt chunk size */
+    put_le(w + 20, 1, 2);    /* PCM */
+    put_le(w + 22, 1, 2);    /* mono */
+    put_le(w + 24, rate, 4); /* sample rate */
+    put_le(w + 28, rate, 4); /* bytes per second */
+    put_le(w + 32, 1, 2);    /* block align */
+    put_le(w + 34, 8, 2);    /* bits per sample */
+    memcpy(w + 36, "data", 4);
+    put_le(w + 40, claimed_bytes, 4);
+    for (uint32_t i = 0; i < n; i++) w[44 + i] = (uint8_t)(128 + 60 * sin(i * 0.05));
+    *size = 44 + (size_t)n;
+    return w;
+}
+
+/* The sample cap: audio longer than it fails with FLUID_ERR_LIMIT as soon as the output passes
+ * the cap (nothing returned), audio within it decodes whole, and 0 means no cap. */
+static void test_sample_cap(void **state) {
+    (void)state;
+    size_t size = 0;
+    uint8_t *wav = make_wav(1000, 10 * 1000, 10 * 1000, &size); /* 10 s, 10 KB */
+    float *x = NULL;
+    size_t n_full = 0;
+    fluid_error err = {0};
+    assert_int_equal(fluid_audio_decode_max(wav, size, 0, &x, &n_full, &err), FLUID_OK);
+    assert_true(n_full > 159000 && n_full <= 160000);
+    free(x);
+    assert_int_equal(fluid_audio_decode_max(wav, size, n_full, &x, &n_full, &err), FLUID_OK);
+    free(x);
+
+    x = (float *)1;
+    size_t n = 7;
+    assert_int_equal(fluid_audio_decode_max(wav, size, 16000, &x, &n, &err), FLUID_ERR_LIMIT);
+    assert_null(x);
+    assert_int_equal(n, 0);
+    assert_non_null(strstr(err.message, "longer than the limit of 16000 samples"));
+    assert_int_equal(fluid_audio_decode_max(wav, size, n_full - 1, &x, &n, &err), FLUID_ERR_LIMIT);
+    free(wav);
+}
+
+/* A header claiming far more data than the file holds decodes what is there; with a cap the
+ * decoding of a 2 MB, 2000 s upload (128 MB of samples) stops at the cap. */
+static void test_sample_cap_long_upload(void **state) {
+    (void)state;
+    size_t size = 0;
+    uint8_t *wav = make_wav(1000, 2000, 0x7ffffff0u, &size);
+    float *x = NULL;
+    size_t n = 0;
+    fluid_error err = {0};
+    assert_int_equal(fluid_audio_decode(wav, size, &x, &n, &err), FLUID_OK);
+    assert_true(n > 31000 && n <= 32000); /* 2 s, not what the header claims */
+    free(x);
+    free(wav);
+
+    wav = make_wav(1000, 2000 * 1000, 2000 * 1000, &size);
+    x = (float *)1;
+    n = 7;
+    assert_int_equal(fluid_audio_decode_max(wav, size, 5 * 16000, &x, &n, &err), FLUID_ERR_LIMIT);
+    assert_null(x);
+    assert_int_equal(n, 0);
+    free(wav);
+}
+
 /* Decoding leaves libav's process-wide log level as the program set it. */
 static void test_decode_keeps_log_level(void **state) {
     (void)state;
@@ -251,6 +326,8 @@ int main(void) {
         cmocka_unit_test(test_formats),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_sample_cap),
+        cmocka_unit_test(test_sample_cap_long_upload),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -116,6 +116,31 @@ static void assert_contains(const char *haystack, const char *needle) {
     if (strstr(haystack, needle) == NULL) fail_msg("'%s' does not contain '%s'", haystack, needle);
 }
 
+/* URLs in logs and errors: no user:password@, no query string (signed CDN URLs), no
+ * fragment; everything else as it was, and an '@' after the host part is not a password. */
+static void test_url_for_log(void **state) {
+    (void)state;
+    static const char *const cases[][2] = {
+        {"https://huggingface.co/a/b/resolve/main/x.gguf",
+         "https://huggingface.co/a/b/resolve/main/x.gguf"},
+        {"http://user:s3cret@127.0.0.1:8080/a/b/resolve/main/x.gguf",
+         "http://127.0.0.1:8080/a/b/resolve/main/x.gguf"},
+        {"https://token@hub.example/", "https://hub.example/"},
+        {"https://cdn.example/x.gguf?X-Amz-Signature=abc&X-Amz-Credential=k",
+         "https://cdn.example/x.gguf"},
+        {"https://u:p@cdn.example?sig=1#frag", "https://cdn.example"},
+        {"https://cdn.example/a@b/c.gguf#part", "https://cdn.example/a@b/c.gguf"},
+        {"/cdn/a/b.gguf?sig=1", "/cdn/a/b.gguf"},
+        {"/cdn/b.gguf?next=http://u:p@h/x", "/cdn/b.gguf"},
+        {"", ""},
+    };
+    char out[128];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_string_equal(rt_url_for_log(cases[i][0], out, sizeof out), cases[i][1]);
+    char tiny[8];
+    assert_string_equal(rt_url_for_log("http://u:p@host/path", tiny, sizeof tiny), "http://");
+}
+
 static void test_plain_download_verifies_checksum(void **state) {
     fixture *f = *state;
     fetch_run r;
@@ -320,6 +345,7 @@ int main(void) {
     }
 #define TEST(fn) cmocka_unit_test_prestate_setup_teardown(fn, reset, NULL, f)
     const struct CMUnitTest tests[] = {
+        TEST(test_url_for_log),
         TEST(test_plain_download_verifies_checksum),
         TEST(test_resume_after_cut),
         TEST(test_resume_within_retries),

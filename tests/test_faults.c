@@ -2,7 +2,7 @@
  * reads as zeros instead of killing the process with SIGBUS and is flagged damaged; an
  * unguarded one still faults as before; a language model whose file is truncated while loaded
  * keeps decoding without a crash, reports the damage, and the truncated file then fails to load
- * with a message. */
+ * with a message; one truncated while it is being loaded fails to load with a message. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "engine/gguf.h"
+#include "engine/model.h"
 #include "fluid/fluid.h"
 #include "support/tiny_llm.h"
 #include "util/mapguard.h"
@@ -153,12 +155,44 @@ static void model_truncated_while_loaded(void **state) {
     free(path);
 }
 
+/* The file is truncated after gguf_open mapped it and before the model is built (at the first
+ * page, where the metadata is; where the tensor data starts; half way through the data): the
+ * load reads zeros where the file was, fails with a message that says what happened, and
+ * neither crashes nor leaks (ASan in build-asan/). */
+static void model_truncated_while_being_loaded(void **state) {
+    (void)state;
+    char *path = tiny_llm_temp_path();
+    assert_non_null(path);
+    tiny_llm_options opt = {.arch = "llama"};
+    assert_true(tiny_llm_write(path, &opt));
+    char msg[256];
+    gguf_file *probe = gguf_open(path, msg, sizeof msg);
+    assert_non_null(probe);
+    size_t data = gguf_data_offset(probe), size = gguf_file_size(probe);
+    gguf_close(probe);
+    const size_t cuts[] = {page_size(), data, data + (size - data) / 2};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        assert_true(tiny_llm_write(path, &opt));
+        gguf_file *file = gguf_open(path, msg, sizeof msg);
+        assert_non_null(file);
+        assert_int_equal(truncate(path, (off_t)cuts[i]), 0);
+        fluid_error err = {0};
+        fluid_model *model = fl_model_load_gguf(file, path, &err);
+        if (model != NULL) fail_msg("cut at %zu of %zu bytes: the model loaded", cuts[i], size);
+        assert_int_equal(err.code, FLUID_ERR_IO);
+        assert_non_null(strstr(err.message, "the file changed on disk while it was being loaded"));
+    }
+    unlink(path);
+    free(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(truncated_guarded_mapping_reads_zeros),
         cmocka_unit_test(unguarded_mapping_still_faults),
         cmocka_unit_test(table_full_means_unguarded),
         cmocka_unit_test(model_truncated_while_loaded),
+        cmocka_unit_test(model_truncated_while_being_loaded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -253,7 +253,7 @@ check "SIGINT: the running stream completed" [ "$(grep '^data: ' "$WORK/int_stre
 # ---- 5. the disk full during a download ----
 # The server runs under a file-size limit (RLIMIT_FSIZE, 300 KB) smaller than the model the
 # fake Hub serves (about 600 KB): writing the .part fails with EFBIG (SIGXFSZ is ignored), the
-# request fails with a clear error in the OpenAI shape, the .part is never taken for a model,
+# request fails with 507 and a clear error in the OpenAI shape, the .part is never taken for a model,
 # the server goes on serving, and once the limit is gone the same request resumes the download
 # and succeeds.
 mkdir -p "$WORK/hub/owner/repo"
@@ -273,9 +273,9 @@ export HF_ENDPOINT="http://127.0.0.1:$HUB_PORT"
 start_server --model-path "$M" --llm-model tiny --whisper-model none
 HUBCHAT='{"model":"owner/repo/big.gguf","messages":[{"role":"user","content":"hi"}],"max_tokens":2}'
 REQ_TIMEOUT=60 req POST /v1/chat/completions $J -d "$HUBCHAT"
-check "disk full: the request fails" bash -c '[ "$0" -ge 500 ] && [ "$0" -lt 600 ]' "$STATUS"
+check "disk full: 507 Insufficient Storage" [ "$STATUS" = 507 ]
 check "disk full: says why" grep -q 'not enough disk space' <<<"$BODY"
-check "disk full: OpenAI error shape" [ "$(json '"error" in d and all(k in d["error"] for k in ("message","type","param","code"))')" = True ]
+check "disk full: OpenAI error shape" [ "$(json 'sorted(d["error"]) == ["code","message","param","type"] and d["error"]["code"] == "insufficient_storage" and d["error"]["type"] == "server_error"')" = True ]
 check "disk full: the partial file is kept aside" [ -s "$M/llm/owner/repo/big.gguf.part" ]
 check "disk full: no model file" [ ! -e "$M/llm/owner/repo/big.gguf" ]
 still_serving "disk full"

@@ -95,6 +95,14 @@ check "embeddings are not served" [ "$STATUS" = 404 ]
 if [ "$HAVE_WHISPER" = 1 ]; then
     REQ_TIMEOUT=120 req POST /v1/audio/transcriptions -F "file=@$FLUID_TESTDATA/jfk.wav" -F model=whisper-tiny
     check "long audio 400" error_is 400 file audio_too_long
+    # Small but long: 600 KB of 1 kHz 8-bit WAV is 600 s (38 MB of samples once decoded); the
+    # decoder stops at the limit.
+    /usr/bin/python3 -c 'import sys, wave
+w = wave.open(sys.argv[1], "wb"); w.setnchannels(1); w.setsampwidth(1); w.setframerate(1000)
+w.writeframes(bytes(128 + (i % 50) for i in range(600000))); w.close()' "$WORK/long.wav"
+    REQ_TIMEOUT=120 req POST /v1/audio/transcriptions -F "file=@$WORK/long.wav" -F model=whisper-tiny
+    check "small, long audio 400" error_is 400 file audio_too_long
+    check "small, long audio: says the limit" grep -q 'longer than 5 seconds' <<<"$BODY"
 fi
 
 req GET /health

@@ -58,4 +58,36 @@ check "debug lines were written" grep -q ' DEBUG ' "$WORK/server.log"
 check "the downloads were logged" grep -q 'acme/private/model' "$WORK/server.log"
 check "no API key in the logs" bash -c "! grep -F -q -- '$KEY' $LOGS"
 check "no HF token in the logs" bash -c "! grep -F -q -- '$TOKEN' $LOGS"
+
+# URLs: an HF_ENDPOINT with user:password@, and redirects to signed CDN URLs (the signature in
+# the query string), one download that succeeds and one the CDN refuses (the URL is in the
+# error): neither the password nor the signature may appear in the logs or the answers.
+PASSWORD="pw$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+SIGNATURE="sig$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+mkdir -p "$WORK/hub/acme/public"
+head -c 4096 /dev/urandom >"$WORK/hub/acme/public/model.gguf"
+head -c 4096 /dev/urandom >"$WORK/hub/acme/public/expired.gguf"
+curl -sS -o /dev/null "http://127.0.0.1:$HUB_PORT/_control?sign=$SIGNATURE"
+curl -sS -o /dev/null "http://127.0.0.1:$HUB_PORT/_control?path=acme/public/expired.gguf&mode=cdn403"
+HF_ENDPOINT="http://hubuser:$PASSWORD@127.0.0.1:$HUB_PORT" start_server --model-path "$WORK/models" \
+    --no-warm-up --llm-model none --whisper-model none --log-level debug
+REQ_TIMEOUT=60 req POST /v1/models/download -H 'Content-Type: application/json' \
+    -d '{"model":"acme/public/model.gguf","stream":true}'
+check "signed download done" grep -q '"state":"done"' <<<"$BODY"
+ANSWERS="$BODY"
+REQ_TIMEOUT=60 req POST /v1/models/download -H 'Content-Type: application/json' \
+    -d '{"model":"acme/public/expired.gguf","stream":true}'
+check "refused CDN download failed" grep -q '"state":"failed"' <<<"$BODY"
+check "the CDN refusal says so" grep -q "by the server the Hub redirected to" <<<"$BODY"
+check "the error names the CDN URL" grep -q "localhost:$HUB_PORT/cdn/acme/public/expired.gguf" <<<"$BODY"
+ANSWERS="$ANSWERS$BODY"
+check "the CDN got signed URLs" bash -c "curl -s 'http://127.0.0.1:$HUB_PORT/_stats' | grep -q '\"cdn_signed\": [1-9]'"
+stop_server
+check "the endpoint was logged without its password" \
+    grep -q "from http://127.0.0.1:$HUB_PORT/acme/public/resolve/main/model.gguf" "$WORK/server.log"
+check "the CDN error was logged" grep -q 'cdn/acme/public/expired.gguf' "$WORK/server.log"
+check "no endpoint password in the logs" bash -c "! grep -F -q -- '$PASSWORD' $LOGS"
+check "no CDN signature in the logs" bash -c "! grep -F -q -- '$SIGNATURE' $LOGS"
+check "no endpoint password or signature in the answers" \
+    bash -c "! grep -F -q -e '$PASSWORD' -e '$SIGNATURE' <<<\"\$0\"" "$ANSWERS"
 finish

@@ -166,6 +166,27 @@ static void test_transcription_rejects_bad_audio(void **state) {
     rt_job_release(job);
 }
 
+/* Audio past max_seconds (the 2 s clip, 1.5 s allowed) stops decoding at the limit and fails
+ * with OpenAI's shape of error for the file. */
+static void test_transcription_too_long(void **state) {
+    fixture *f = *state;
+    if (!prepare_whisper(f)) skip();
+    start(f);
+    rt_transcription_request req = {
+        .audio = f->audio, .audio_len = f->audio_len, .language = "en", .max_seconds = 1.5};
+    rt_job *job = NULL;
+    assert_int_equal(rt_submit_transcription(f->rt, &req, &job, NULL), RT_OK);
+    rt_event ev;
+    while (rt_job_next(job, 60000, &ev) && ev.type != RT_EVENT_FINISHED) {
+    }
+    assert_int_equal(ev.finish_reason, RT_FINISH_ERROR);
+    assert_int_equal(ev.error.status, RT_ERR_BAD_REQUEST);
+    assert_string_equal(ev.error.code, "audio_too_long");
+    assert_string_equal(ev.error.param, "file");
+    assert_non_null(strstr(ev.error.message, "longer than 1.5 seconds"));
+    rt_job_release(job);
+}
+
 static void test_transcription_cancel(void **state) {
     fixture *f = *state;
     if (!prepare_whisper(f)) skip();
@@ -353,6 +374,41 @@ static void test_prompt_longer_than_context(void **state) {
     }
 }
 
+/* A max_tokens from the client that does not fit beside the prompt is refused with OpenAI's
+ * context_length_exceeded; one that just fits, or the same value as a server default, runs. */
+static void test_max_tokens_beyond_context(void **state) {
+    fixture *f = *state;
+    f->cfg.n_ctx = 256;
+    start_with_tiny_llm(f);
+    rt_chat_request req = greedy("tiny", 1);
+    req.max_tokens_explicit = true;
+    chat_run r;
+    assert_int_equal(chat(f, &req, &r), RT_OK);
+    int room = 256 - r.fin.usage.prompt_tokens;
+    assert_true(room > 1);
+
+    req.max_tokens = room + 1;
+    assert_int_equal(chat(f, &req, &r), RT_OK);
+    assert_int_equal(r.fin.finish_reason, RT_FINISH_ERROR);
+    assert_int_equal(r.fin.error.status, RT_ERR_BAD_REQUEST);
+    assert_string_equal(r.fin.error.code, "context_length_exceeded");
+    assert_string_equal(r.fin.error.param, "messages");
+    char expected[128];
+    snprintf(expected, sizeof expected,
+             "maximum context length is 256 tokens. However, you "
+             "requested 257 tokens (%d in the messages, %d in the completion)",
+             256 - room, room + 1);
+    assert_non_null(strstr(r.fin.error.message, expected));
+
+    req.max_tokens = room;
+    assert_int_equal(chat(f, &req, &r), RT_OK);
+    assert_int_not_equal(r.fin.finish_reason, RT_FINISH_ERROR);
+    req.max_tokens = room + 1;
+    req.max_tokens_explicit = false; /* a server default: generate until the context is full */
+    assert_int_equal(chat(f, &req, &r), RT_OK);
+    assert_int_not_equal(r.fin.finish_reason, RT_FINISH_ERROR);
+}
+
 static void test_cancel_generation(void **state) {
     fixture *f = *state;
     start_with_tiny_llm(f);
@@ -411,11 +467,18 @@ static void test_switch_and_side_by_side(void **state) {
 int main(void) {
 #define TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        TEST(test_transcription_job),     TEST(test_transcription_rejects_bad_audio),
-        TEST(test_transcription_cancel),  TEST(test_chat_job),
-        TEST(test_stop_string_cuts_text), TEST(test_logprobs),
-        TEST(test_completion_with_echo),  TEST(test_prompt_longer_than_context),
-        TEST(test_cancel_generation),     TEST(test_switch_and_side_by_side),
+        TEST(test_transcription_job),
+        TEST(test_transcription_rejects_bad_audio),
+        TEST(test_transcription_too_long),
+        TEST(test_transcription_cancel),
+        TEST(test_chat_job),
+        TEST(test_stop_string_cuts_text),
+        TEST(test_logprobs),
+        TEST(test_completion_with_echo),
+        TEST(test_prompt_longer_than_context),
+        TEST(test_max_tokens_beyond_context),
+        TEST(test_cancel_generation),
+        TEST(test_switch_and_side_by_side),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,6 +26,7 @@ typedef enum fluid_status {
     FLUID_ERR_ARGUMENT,     /* a caller passed an invalid value */
     FLUID_ERR_CONTEXT_FULL, /* the session has no room for more tokens */
     FLUID_ERR_CANCELLED,    /* the caller asked to stop */
+    FLUID_ERR_LIMIT,        /* the input exceeds a limit the caller set */
 } fluid_status;
 
 typedef struct fluid_error {

@@ -24,6 +24,13 @@ extern "C" {
 fluid_status fluid_audio_decode(const void *bytes, size_t n_bytes, float **pcm, size_t *n_samples,
                                 fluid_error *err);
 
+/* The same with a cap on the output: decoding stops as soon as it has produced more than
+ * max_samples samples (16 kHz) and fails with FLUID_ERR_LIMIT, so a small but highly
+ * compressed (or low sample rate) input cannot decode into gigabytes before a length check.
+ * Memory stays near max_samples floats. max_samples 0 = no cap. */
+fluid_status fluid_audio_decode_max(const void *bytes, size_t n_bytes, size_t max_samples,
+                                    float **pcm, size_t *n_samples, fluid_error *err);
+
 /* The same for a file on disk. */
 fluid_status fluid_audio_decode_file(const char *path, float **pcm, size_t *n_samples,
                                      fluid_error *err);

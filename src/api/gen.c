@@ -41,6 +41,10 @@ void api_rt_error(api_response *res, const rt_error *err) {
         retry = err->retry_after_s;
         code = "model_unavailable";
         break;
+    case RT_ERR_NO_SPACE:
+        status = 507;
+        code = "insufficient_storage";
+        break;
     }
     if (err->code[0] != '\0') code = err->code;
     if (err->param[0] != '\0') param = err->param;
@@ -241,6 +245,7 @@ static bool parse_max_tokens(json_t *body, const api_limits *lim, api_gen_params
         return false;
     }
     p->rq.max_tokens = (int32_t)(asked > 0 ? asked : lim->max_tokens);
+    p->rq.max_tokens_explicit = asked > 0;
     return true;
 }
 

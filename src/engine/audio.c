@@ -66,10 +66,13 @@ typedef struct pcm_buf {
     size_t n, cap;
 } pcm_buf;
 
-static bool pcm_reserve(pcm_buf *b, size_t extra) {
+/* Room for extra more samples. With a cap (limit > 0, and b->n <= limit), the buffer never
+ * grows past limit + extra: a capped decode's memory follows the cap, not the doubling. */
+static bool pcm_reserve(pcm_buf *b, size_t extra, size_t limit) {
     if (b->n + extra <= b->cap) return true;
     size_t cap = b->cap ? b->cap : 16000;
     while (cap < b->n + extra) cap *= 2;
+    if (limit > 0 && cap > limit + extra) cap = limit + extra;
     float *d = realloc(b->data, cap * sizeof(float));
     if (!d) return false;
     b->data = d;
@@ -86,6 +89,7 @@ typedef struct decoder {
     AVFrame *frame;
     int stream;
     pcm_buf out;
+    size_t max_samples; /* 0 = no cap */
     fluid_error *err;
 } decoder;
 
@@ -159,7 +163,7 @@ static fluid_status convert(decoder *d, const AVFrame *frame) {
     int in_samples = frame ? frame->nb_samples : 0;
     int room = swr_get_out_samples(d->swr, in_samples);
     if (room < 0) return av_failure(d, room, "resampling");
-    if (!pcm_reserve(&d->out, (size_t)room + 1))
+    if (!pcm_reserve(&d->out, (size_t)room + 1, d->max_samples))
         return fl_set_error(d->err, FLUID_ERR_NOMEM, "audio: out of memory");
     uint8_t *dst = (uint8_t *)(d->out.data + d->out.n);
     int got = swr_convert(d->swr, &dst, room + 1,
@@ -167,6 +171,11 @@ static fluid_status convert(decoder *d, const AVFrame *frame) {
     if (got < 0) return av_failure(d, got, "resampling");
     clamp_samples(d->out.data + d->out.n, (size_t)got);
     d->out.n += (size_t)got;
+    if (d->max_samples > 0 && d->out.n > d->max_samples)
+        return fl_set_error(d->err, FLUID_ERR_LIMIT,
+                            "audio: longer than the limit of %zu samples (%.1f s at %d Hz)",
+                            d->max_samples, (double)d->max_samples / FLUID_WHISPER_SAMPLE_RATE,
+                            FLUID_WHISPER_SAMPLE_RATE);
     return FLUID_OK;
 }
 
@@ -229,15 +238,14 @@ void fluid_audio_log_to_fluid(void) {
     av_log_set_callback(log_libav_message);
 }
 
-fluid_status fluid_audio_decode(const void *bytes, size_t n_bytes, float **pcm, size_t *n_samples,
-                                fluid_error *err) {
+fluid_status fluid_audio_decode_max(const void *bytes, size_t n_bytes, size_t max_samples,
+                                    float **pcm, size_t *n_samples, fluid_error *err) {
     *pcm = NULL;
     *n_samples = 0;
     if (bytes == NULL || n_bytes == 0)
         return fl_set_error(err, FLUID_ERR_FORMAT, "audio: the input is empty");
     mem_source src = {bytes, n_bytes, 0};
-    decoder d = {0};
-    d.err = err;
+    decoder d = {.max_samples = max_samples, .err = err};
     fluid_status st = open_input(&d, &src);
     if (st == FLUID_OK) st = decode_all(&d);
     decoder_close(&d);
@@ -248,6 +256,11 @@ fluid_status fluid_audio_decode(const void *bytes, size_t n_bytes, float **pcm, 
     *pcm = d.out.data;
     *n_samples = d.out.n;
     return FLUID_OK;
+}
+
+fluid_status fluid_audio_decode(const void *bytes, size_t n_bytes, float **pcm, size_t *n_samples,
+                                fluid_error *err) {
+    return fluid_audio_decode_max(bytes, n_bytes, 0, pcm, n_samples, err);
 }
 
 fluid_status fluid_audio_decode_file(const char *path, float **pcm, size_t *n_samples,

@@ -336,9 +336,37 @@ static void load_vocab(loader *ld) {
         fail(ld, FLUID_ERR_FORMAT, "the tokenizer has more tokens than token_embd.weight has rows");
 }
 
-/* Maps the file and reads its architecture and hyper-parameters; ld is the loader to go on with.
- * NULL (err set) on failure. */
-static fluid_model *open_model(const char *path, loader *ld, fluid_error *err) {
+/* A file truncated under the loader reads as zeros from there on (util/mapguard.h): whatever
+ * failed (or seemed to work) then, the truncation is the error to report. */
+static void check_damage(loader *ld) {
+    if (!gguf_damaged(ld->m->file)) return;
+    ld->failed = false; /* replace an error the zeros caused */
+    fail(ld, FLUID_ERR_IO, "the file changed on disk while it was being loaded");
+}
+
+/* Reads the architecture and hyper-parameters of an opened file, which the model takes over
+ * (closed on failure too); ld is the loader to go on with. NULL (err set) on failure. */
+static fluid_model *open_model_file(gguf_file *file, const char *path, loader *ld,
+                                    fluid_error *err) {
+    fluid_model *m = calloc(1, sizeof *m);
+    if (m == NULL) {
+        gguf_close(file);
+        fl_set_error(err, FLUID_ERR_NOMEM, "%s: out of memory", path);
+        return NULL;
+    }
+    m->file = file;
+    *ld = (loader){.m = m, .path = path, .err = err};
+    read_arch(ld);
+    if (!ld->failed) read_hparams(ld);
+    check_damage(ld);
+    if (ld->failed) {
+        fluid_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static gguf_file *open_file(const char *path, fluid_error *err) {
     if (path == NULL) {
         fl_set_error(err, FLUID_ERR_ARGUMENT, "fluid_model_load: no path");
         return NULL;
@@ -347,42 +375,36 @@ static fluid_model *open_model(const char *path, loader *ld, fluid_error *err) {
         fl_set_error(err, FLUID_ERR_IO, "%s: %s", path, strerror(errno));
         return NULL;
     }
-    fluid_model *m = calloc(1, sizeof *m);
-    if (m == NULL) {
-        fl_set_error(err, FLUID_ERR_NOMEM, "%s: out of memory", path);
-        return NULL;
-    }
     char msg[256];
-    m->file = gguf_open(path, msg, sizeof msg);
-    if (m->file == NULL) {
-        fl_set_error(err, FLUID_ERR_FORMAT, "%s: %s", path, msg);
-        free(m);
-        return NULL;
-    }
-    *ld = (loader){.m = m, .path = path, .err = err};
-    read_arch(ld);
-    if (!ld->failed) read_hparams(ld);
-    if (ld->failed) {
-        fluid_model_free(m);
-        return NULL;
-    }
-    return m;
+    gguf_file *file = gguf_open(path, msg, sizeof msg);
+    if (file == NULL) fl_set_error(err, FLUID_ERR_FORMAT, "%s: %s", path, msg);
+    return file;
 }
 
-fluid_model *fluid_model_load(const char *path, fluid_error *err) {
+/* Maps the file and reads its architecture and hyper-parameters (see open_model_file). */
+static fluid_model *open_model(const char *path, loader *ld, fluid_error *err) {
+    gguf_file *file = open_file(path, err);
+    return file != NULL ? open_model_file(file, path, ld, err) : NULL;
+}
+
+fluid_model *fl_model_load_gguf(gguf_file *file, const char *path, fluid_error *err) {
     loader ld;
-    fluid_model *m = open_model(path, &ld, err);
+    fluid_model *m = open_model_file(file, path, &ld, err);
     if (m == NULL) return NULL;
     load_tensors(&ld);
     load_vocab(&ld);
-    if (!ld.failed && gguf_damaged(m->file))
-        fail(&ld, FLUID_ERR_IO, "the file changed on disk while it was being loaded");
+    check_damage(&ld);
     if (ld.failed) {
         fluid_model_free(m);
         return NULL;
     }
     summarise(m);
     return m;
+}
+
+fluid_model *fluid_model_load(const char *path, fluid_error *err) {
+    gguf_file *file = open_file(path, err);
+    return file != NULL ? fl_model_load_gguf(file, path, err) : NULL;
 }
 
 fluid_status fluid_model_context_bytes(const char *path, int32_t n_ctx, uint64_t *bytes,

@@ -81,6 +81,11 @@ static inline size_t fl_hp_kv_floats(const fl_hparams *hp, int32_t n_ctx) {
     return (size_t)hp->n_layer * (size_t)n_ctx * (size_t)fl_hp_kv_dim(hp);
 }
 
+/* fluid_model_load on a file gguf_open already mapped (tests change the file in between): the
+ * model takes the file over and closes it on failure too. A file truncated meanwhile fails with
+ * FLUID_ERR_IO "the file changed on disk while it was being loaded". */
+fluid_model *fl_model_load_gguf(gguf_file *file, const char *path, fluid_error *err);
+
 #endif
 
 /* A sequence being decoded: its KV cache (F32, [n_layer][n_ctx][kv_dim] for keys and for

@@ -170,7 +170,9 @@ static void *download_main(void *arg) {
     rt_error err = {0};
     rt_status status;
     double t0 = rt_now();
-    fl_log(FL_LOG_INFO, "downloading %s from %s", dl->id, dl->url);
+    char shown[sizeof dl->url];
+    fl_log(FL_LOG_INFO, "downloading %s from %s", dl->id,
+           rt_url_for_log(dl->url, shown, sizeof shown));
     char type_dir[RT_PATH_MAX];
     snprintf(type_dir, sizeof type_dir, "%s/%s", rt->model_path,
              dl->model->name.type == RT_MODEL_LLM ? "llm" : "whisper");

@@ -22,6 +22,7 @@
 #define REPORT_INTERVAL_S 0.2
 #define RATE_INTERVAL_S 0.5
 #define MAX_BACKOFF_S 30.0
+#define URL_SHOWN_MAX 1024 /* a URL in an error message (which holds 512 bytes in all) */
 
 void rt_fetch_request_defaults(rt_fetch_request *req) {
     memset(req, 0, sizeof *req);
@@ -336,12 +337,31 @@ static void collect_facts(transfer *t, int hop) {
     if (t->facts.size == 0 && h->has_linked_size) t->facts.size = h->linked_size;
 }
 
-static rt_status http_error(const rt_fetch_request *req, long status, const char *url,
+const char *rt_url_for_log(const char *url, char *out, size_t size) {
+    /* "scheme://" only at the start: not one inside a path or a query */
+    const char *scheme_end = url + strcspn(url, ":/?#");
+    const char *authority = strncmp(scheme_end, "://", 3) == 0 ? scheme_end + 3 : url;
+    size_t authority_len = strcspn(authority, "/?#");
+    const char *host = authority;
+    for (size_t i = 0; i < authority_len; i++)
+        if (authority[i] == '@') host = authority + i + 1;
+    snprintf(out, size, "%.*s%.*s", (int)(authority - url), url, (int)strcspn(host, "?#"), host);
+    return out;
+}
+
+static rt_status http_error(const rt_fetch_request *req, long status, const char *raw_url,
                             rt_error *err, bool *retryable) {
     *retryable = false;
+    char buf[URL_SHOWN_MAX];
+    const char *url = rt_url_for_log(raw_url, buf, sizeof buf);
     if (status == 404)
         return rt_set_error(err, RT_ERR_MODEL_NOT_FOUND, 0,
                             "not found on the Hub (HTTP 404): no such repository or file: %s", url);
+    if ((status == 401 || status == 403) && !same_origin(req->url, raw_url))
+        return rt_set_error(err, RT_ERR_UNAVAILABLE, 0,
+                            "access denied (HTTP %ld) by the server the Hub redirected to (its "
+                            "signed link may have expired; ask again): %s",
+                            status, url);
     if (status == 401 || status == 403) {
         if (req->token == NULL || req->token[0] == '\0')
             return rt_set_error(err, RT_ERR_UNAVAILABLE, 0,
@@ -367,7 +387,7 @@ static rt_status fail_write(rt_error *err, const char *part, int write_errno) {
     errno = write_errno;
     if (write_errno != ENOSPC && write_errno != EFBIG && write_errno != EDQUOT)
         return fail_io(err, "cannot write", part);
-    return rt_set_error(err, RT_ERR_INTERNAL, 0,
+    return rt_set_error(err, RT_ERR_NO_SPACE, 0,
                         "not enough disk space to download %s (%s); free some space and ask again: "
                         "the download resumes where it stopped",
                         part, strerror(write_errno));
@@ -433,7 +453,9 @@ static rt_status finish_file(transfer *t, const char *part, rt_error *err, bool 
 static rt_status network_error(CURLcode rc, const char *errbuf, const char *url, rt_error *err,
                                bool *retryable) {
     *retryable = true;
-    return rt_set_error(err, RT_ERR_UNAVAILABLE, 30, "network error fetching %s: %s", url,
+    char buf[URL_SHOWN_MAX];
+    return rt_set_error(err, RT_ERR_UNAVAILABLE, 30, "network error fetching %s: %s",
+                        rt_url_for_log(url, buf, sizeof buf),
                         errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
 }
 
@@ -461,8 +483,9 @@ static rt_status attempt_once(const rt_fetch_request *req, CURL *c, rt_error *er
     char errbuf[CURL_ERROR_SIZE];
     for (int hop = 0;; hop++) {
         if (hop > MAX_REDIRECTS) {
-            status =
-                rt_set_error(err, RT_ERR_UNAVAILABLE, 0, "too many redirects from %s", req->url);
+            char buf[URL_SHOWN_MAX];
+            status = rt_set_error(err, RT_ERR_UNAVAILABLE, 0, "too many redirects from %s",
+                                  rt_url_for_log(req->url, buf, sizeof buf));
             goto out;
         }
         body_gate gate = {.t = &t, .err = err, .retryable = retryable};
@@ -490,8 +513,9 @@ static rt_status attempt_once(const rt_fetch_request *req, CURL *c, rt_error *er
         if (code >= 300 && code < 400 && t.h.location[0] != '\0') {
             char *next = resolve_location(url, t.h.location);
             if (next == NULL) {
+                char buf[URL_SHOWN_MAX];
                 status = rt_set_error(err, RT_ERR_UNAVAILABLE, 0, "bad redirect to '%.200s'",
-                                      t.h.location);
+                                      rt_url_for_log(t.h.location, buf, sizeof buf));
                 goto out;
             }
             if (!same_origin(url, next)) token = NULL; /* never hand the token to another host */

@@ -44,6 +44,11 @@ void rt_fetch_request_defaults(rt_fetch_request *req);
  * network failure (to resume) and removed after a checksum mismatch. */
 rt_status rt_fetch(const rt_fetch_request *req, rt_error *err);
 
+/* The URL as it may be logged or shown: without the user:password@ of its host part
+ * (HF_ENDPOINT may hold one) and without its query string and fragment (a redirect's signed
+ * CDN URL carries its signature there). Writes at most size bytes to out and returns out. */
+const char *rt_url_for_log(const char *url, char *out, size_t size);
+
 /* SHA-256 of a file as 64 lower-case hex digits. */
 bool rt_sha256_file(const char *path, char hex[65], rt_error *err);
 

@@ -86,6 +86,28 @@ static rt_status tokenize_prompt(gen *g, int32_t **tokens, size_t *n_tokens) {
     return RT_OK;
 }
 
+/* OpenAI's errors when the prompt, or the prompt and the max_tokens the client asked for, do
+ * not fit the context, so clients that shorten the history on them work here too. Without
+ * max_tokens from the client, generation runs until the context is full. */
+static rt_status check_context(gen *g, size_t n_prompt, int32_t ctx) {
+    const char *field = g->req->n_messages > 0 ? "messages" : "prompt";
+    if (n_prompt >= (size_t)ctx)
+        return rt_set_field_error(&g->error, "context_length_exceeded", field,
+                                  "This model's maximum context length is %d tokens. However, "
+                                  "your %s resulted in %zu tokens (at least one token must be "
+                                  "left for the completion). Please reduce the length of the %s.",
+                                  (int)ctx, field, n_prompt, field);
+    size_t wanted = n_prompt + (size_t)g->req->max_tokens;
+    if (g->req->max_tokens_explicit && wanted > (size_t)ctx)
+        return rt_set_field_error(&g->error, "context_length_exceeded", field,
+                                  "This model's maximum context length is %d tokens. However, "
+                                  "you requested %zu tokens (%zu in the %s, %d in the "
+                                  "completion). Please reduce the length of the %s or completion.",
+                                  (int)ctx, wanted, n_prompt, field, (int)g->req->max_tokens,
+                                  field);
+    return RT_OK;
+}
+
 static rt_status open_session(gen *g, size_t n_prompt) {
     fluid_error ferr = {0};
     int n_ctx = g->env->n_ctx;
@@ -102,17 +124,7 @@ static rt_status open_session(gen *g, size_t n_prompt) {
     rt_status st = g->env->reserve(g->env->reserve_user, bytes, &g->error);
     if (st != RT_OK) return st;
     g->reserved = bytes;
-    int32_t ctx = fluid_session_n_ctx(g->session);
-    if (n_prompt >= (size_t)ctx) {
-        /* OpenAI's error, so clients that shorten the history on it work here too. */
-        const char *field = g->req->n_messages > 0 ? "messages" : "prompt";
-        return rt_set_field_error(&g->error, "context_length_exceeded", field,
-                                  "This model's maximum context length is %d tokens. However, "
-                                  "your %s resulted in %zu tokens (at least one token must be "
-                                  "left for the completion). Please reduce the length of the %s.",
-                                  (int)ctx, field, n_prompt, field);
-    }
-    return RT_OK;
+    return check_context(g, n_prompt, fluid_session_n_ctx(g->session));
 }
 
 /* True (with the error set) when the model's file was truncated under it: what the last step

@@ -27,7 +27,7 @@
 
 const char *rt_status_name(rt_status status) {
     static const char *const names[] = {"ok",      "bad_request", "model_not_found", "busy",
-                                        "loading", "unavailable", "internal"};
+                                        "loading", "unavailable", "internal",        "no_space"};
     return (unsigned)status < sizeof names / sizeof names[0] ? names[status] : "internal";
 }
 
@@ -109,9 +109,10 @@ static rt_status copy_config(rt_manager *rt, const rt_config *cfg, rt_error *err
     if (rt->cfg.idle_check_interval_s <= 0) rt->cfg.idle_check_interval_s = 60;
     if (rt->cfg.load_wait_s < 0) rt->cfg.load_wait_s = 0;
     if (rt->cfg.download_retries < 0) rt->cfg.download_retries = 0;
+    char shown[256];
     if (strncmp(rt->hf_endpoint, "http://", 7) != 0 && strncmp(rt->hf_endpoint, "https://", 8) != 0)
         return rt_set_error(err, RT_ERR_BAD_REQUEST, 0, "HF endpoint '%s' is not an http(s) URL",
-                            rt->hf_endpoint);
+                            rt_url_for_log(rt->hf_endpoint, shown, sizeof shown));
     return check_device(rt, cfg->device, err);
 }
 

@@ -43,7 +43,7 @@ extern "C" {
 /* What went wrong, in classes the HTTP layer maps to statuses:
  * BAD_REQUEST 400, MODEL_NOT_FOUND 404, BUSY 429/503 + Retry-After, LOADING 503 + Retry-After,
  * UNAVAILABLE 503 (download failed, gated, out of memory budget; + Retry-After when retry_after_s
- * > 0), INTERNAL 500. */
+ * > 0), INTERNAL 500, NO_SPACE 507 (the disk is full: a download could not be written). */
 typedef enum rt_status {
     RT_OK = 0,
     RT_ERR_BAD_REQUEST,
@@ -52,6 +52,7 @@ typedef enum rt_status {
     RT_ERR_LOADING,
     RT_ERR_UNAVAILABLE,
     RT_ERR_INTERNAL,
+    RT_ERR_NO_SPACE,
 } rt_status;
 
 typedef struct rt_error {
@@ -221,6 +222,9 @@ typedef struct rt_chat_request {
     bool echo;               /* completions: emit the prompt text first */
     fluid_sampling sampling; /* start from fluid_sampling_defaults */
     int32_t max_tokens;      /* <= 0 = until the context is full */
+    /* max_tokens is the client's (not a default): prompt + max_tokens beyond the context is
+     * refused ("context_length_exceeded") instead of cut short. */
+    bool max_tokens_explicit;
     const char *stop[RT_MAX_STOP];
     size_t n_stop;
     bool logprobs;        /* report each generated token's logprob */

@@ -70,17 +70,21 @@ void rt_transcribe(void *model, rt_job *job, const rt_run_env *env) {
     size_t n_samples = 0;
     fluid_whisper_result result = {0};
     rt_job_result r = {.reason = RT_FINISH_ERROR, .error = &error};
-    fluid_status st = fluid_audio_decode(req->audio, req->audio_len, &pcm, &n_samples, &ferr);
-    if (st != FLUID_OK) {
-        rt_set_error(&error, RT_ERR_BAD_REQUEST, 0, "cannot decode the audio: %s", ferr.message);
+    /* The length limit is checked while decoding, so a small upload that would decode to
+     * gigabytes (low bitrate, low sample rate) stops at the limit. */
+    size_t max_samples =
+        req->max_seconds > 0 ? (size_t)(req->max_seconds * FLUID_WHISPER_SAMPLE_RATE) : 0;
+    fluid_status st =
+        fluid_audio_decode_max(req->audio, req->audio_len, max_samples, &pcm, &n_samples, &ferr);
+    if (st == FLUID_ERR_LIMIT) {
+        rt_set_field_error(&error, "audio_too_long", "file",
+                           "The audio is longer than %g seconds; this server transcribes at "
+                           "most %g seconds per request.",
+                           req->max_seconds, req->max_seconds);
         goto out;
     }
-    double seconds = (double)n_samples / FLUID_WHISPER_SAMPLE_RATE;
-    if (req->max_seconds > 0 && seconds > req->max_seconds) {
-        rt_set_field_error(&error, "audio_too_long", "file",
-                           "The audio is %.1f seconds long; this server transcribes at most %.0f "
-                           "seconds per request.",
-                           seconds, req->max_seconds);
+    if (st != FLUID_OK) {
+        rt_set_error(&error, RT_ERR_BAD_REQUEST, 0, "cannot decode the audio: %s", ferr.message);
         goto out;
     }
     fluid_whisper_params params;

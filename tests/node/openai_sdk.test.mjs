@@ -89,6 +89,41 @@ test('errors arrive as the SDK error classes with status, code and param', async
                        (e) => e instanceof OpenAI.NotFoundError);
 });
 
+// The tiny model's context is 512 tokens: a max_tokens that does not fit beside the prompt is
+// OpenAI's context_length_exceeded (chat and completions, plain and streamed); one that just
+// fits runs; without max_tokens the generation fills the context.
+test('prompt + max_tokens beyond the context: context_length_exceeded', async () => {
+  const messages = [{ role: 'user', content: 'Hello' }];
+  const probe = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 1 });
+  const promptTokens = probe.usage.prompt_tokens;
+  const room = 512 - promptTokens;
+  const tooMany = (e) => e instanceof OpenAI.BadRequestError && e.status === 400 &&
+    e.code === 'context_length_exceeded' &&
+    e.message.includes('maximum context length is 512 tokens') &&
+    e.message.includes(`requested ${513} tokens (${promptTokens} in the`);
+  await assert.rejects(
+    client.chat.completions.create({ model: 'tiny', messages, max_tokens: room + 1 }),
+    (e) => tooMany(e) && e.param === 'messages');
+  await assert.rejects(
+    client.chat.completions.create({ model: 'tiny', messages, max_completion_tokens: room + 1,
+                                     stream: true }),
+    (e) => tooMany(e) && e.param === 'messages');
+  const r = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: room,
+                                                   logit_bias: noEos });
+  assert.equal(r.usage.completion_tokens, room);
+  assert.equal(r.choices[0].finish_reason, 'length');
+  const free = await client.chat.completions.create({ model: 'tiny', messages, logit_bias: noEos });
+  assert.equal(free.usage.total_tokens, 512);
+  assert.equal(free.choices[0].finish_reason, 'length');
+
+  const c = await client.completions.create({ model: 'tiny', prompt: 'Hello', max_tokens: 1 });
+  await assert.rejects(
+    client.completions.create({ model: 'tiny', prompt: 'Hello',
+                                max_tokens: 512 - c.usage.prompt_tokens + 1 }),
+    (e) => e instanceof OpenAI.BadRequestError && e.code === 'context_length_exceeded' &&
+      e.param === 'prompt' && e.message.includes('in the prompt'));
+});
+
 test('a stream abandoned by the client does not stop the next request', async () => {
   const controller = new AbortController();
   const stream = await client.chat.completions.create(

@@ -11,10 +11,13 @@ the Hub's URL scheme, on 127.0.0.1 only.
   GET /_control?path=<owner/repo/path>&mode=<m>[&count=N][&rate=B]
       fault injection for that file, applied to the next N requests (default: all):
       cut (send half of what was asked, then drop the connection), 404, 401, 500,
-      corrupt (flip bytes in the body), slow (rate bytes per second).
+      corrupt (flip bytes in the body), slow (rate bytes per second), cdn403 (the CDN
+      refuses the object, as for an expired signature).
       /_control?redirect=same makes redirects relative (same host).
+      /_control?sign=S adds a query string like a signed CDN URL's to every redirect
+      (?X-Amz-Signature=S&...); sign= (empty) stops it.
   GET /_stats   JSON: resolve and CDN request counts per file, Authorization headers seen,
-                Range headers of CDN requests.
+                Range headers of CDN requests, CDN requests that carried the signature.
   GET /_reset   forgets faults and counters.
 
 Prints the port on stdout, then serves until stdin closes or it is killed.
@@ -48,6 +51,8 @@ class State:
             self.cdn_auth = {}
             self.cdn_ranges = {}
             self.redirect_same = False
+            self.signature = ""
+            self.cdn_signed = 0  # CDN requests that carried the signature
 
     def take_fault(self, path, modes):
         """The fault for path if its mode is one of modes (consuming one use), else None."""
@@ -115,7 +120,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         url = urllib.parse.urlsplit(self.path)
-        query = urllib.parse.parse_qs(url.query)
+        query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
         parts = [urllib.parse.unquote(p) for p in url.path.split("/")[1:]]
         if parts[:1] == ["_control"]:
             return self.control(query)
@@ -125,7 +130,7 @@ class Handler(BaseHTTPRequestHandler):
             self.state.reset()
             return self.send_plain(200, "ok")
         if parts[:1] == ["cdn"] and len(parts) >= 4:
-            return self.cdn("/".join(parts[1:]))
+            return self.cdn("/".join(parts[1:]), query)
         if len(parts) >= 5 and parts[2] == "resolve":
             return self.resolve(parts[0], parts[1], "/".join(parts[4:]))
         self.send_plain(404, "not found")
@@ -133,6 +138,8 @@ class Handler(BaseHTTPRequestHandler):
     def control(self, query):
         if "redirect" in query:
             self.state.redirect_same = query["redirect"][0] == "same"
+        if "sign" in query:
+            self.state.signature = query["sign"][0]
         if "path" in query:
             with self.state.lock:
                 self.state.faults[query["path"][0]] = {
@@ -150,6 +157,7 @@ class Handler(BaseHTTPRequestHandler):
                 "resolve_auth": self.state.resolve_auth,
                 "cdn_auth": self.state.cdn_auth,
                 "cdn_ranges": self.state.cdn_ranges,
+                "cdn_signed": self.state.cdn_signed,
             })
         self.send_plain(200, body, {"Content-Type": "application/json"})
 
@@ -181,6 +189,9 @@ class Handler(BaseHTTPRequestHandler):
             target = "/cdn/" + urllib.parse.quote(rel)
             if not self.state.redirect_same:
                 target = f"http://localhost:{self.server.server_address[1]}{target}"
+            if self.state.signature:
+                target += ("?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=3600"
+                           f"&X-Amz-Signature={urllib.parse.quote(self.state.signature)}")
             return self.send_plain(302, "Found", {
                 "Location": target,
                 "ETag": f'"{sha}"',
@@ -190,15 +201,19 @@ class Handler(BaseHTTPRequestHandler):
             })
         self.send_file(path, rel, {"ETag": f'"{git_blob_sha1(path)}"'}, fault=None)
 
-    def cdn(self, rel):
+    def cdn(self, rel, query):
         self.state.count(self.state.cdn_gets, self.state.cdn_auth, rel,
                          self.headers.get("Authorization"))
         with self.state.lock:
             self.state.cdn_ranges.setdefault(rel, []).append(self.headers.get("Range"))
+            if query.get("X-Amz-Signature", [""])[0] == self.state.signature != "":
+                self.state.cdn_signed += 1
         path = self.local_file(rel)
         if path is None:
             return self.send_plain(404, "no such object")
-        fault = self.state.take_fault(rel, ("cut", "corrupt", "slow"))
+        fault = self.state.take_fault(rel, ("cut", "corrupt", "slow", "cdn403"))
+        if fault is not None and fault["mode"] == "cdn403":
+            return self.send_plain(403, "Request has expired")
         self.send_file(path, rel, {"ETag": '"cdn-object"'}, fault)
 
     def send_file(self, path, rel, headers, fault):
