@@ -119,12 +119,19 @@ static void table_full_means_unguarded(void **state) {
     fl_mapguard_remove(again);
 }
 
-static void model_truncated_while_loaded(void **state) {
-    (void)state;
+static const tiny_llm_options LLAMA = {.arch = "llama"};
+
+/* A temporary file holding the tiny Llama model (free() the path, unlink the file). */
+static char *write_tiny_llama(void) {
     char *path = tiny_llm_temp_path();
     assert_non_null(path);
-    tiny_llm_options opt = {.arch = "llama"};
-    assert_true(tiny_llm_write(path, &opt));
+    assert_true(tiny_llm_write(path, &LLAMA));
+    return path;
+}
+
+static void model_truncated_while_loaded(void **state) {
+    (void)state;
+    char *path = write_tiny_llama();
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_true((size_t)st.st_size > 2 * page_size());
@@ -161,10 +168,7 @@ static void model_truncated_while_loaded(void **state) {
  * neither crashes nor leaks (ASan in build-asan/). */
 static void model_truncated_while_being_loaded(void **state) {
     (void)state;
-    char *path = tiny_llm_temp_path();
-    assert_non_null(path);
-    tiny_llm_options opt = {.arch = "llama"};
-    assert_true(tiny_llm_write(path, &opt));
+    char *path = write_tiny_llama();
     char msg[256];
     gguf_file *probe = gguf_open(path, msg, sizeof msg);
     assert_non_null(probe);
@@ -172,7 +176,7 @@ static void model_truncated_while_being_loaded(void **state) {
     gguf_close(probe);
     const size_t cuts[] = {page_size(), data, data + (size - data) / 2};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
-        assert_true(tiny_llm_write(path, &opt));
+        assert_true(tiny_llm_write(path, &LLAMA));
         gguf_file *file = gguf_open(path, msg, sizeof msg);
         assert_non_null(file);
         assert_int_equal(truncate(path, (off_t)cuts[i]), 0);

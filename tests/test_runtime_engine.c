@@ -150,20 +150,27 @@ static void test_transcription_job(void **state) {
     assert_true(h.memory_bytes > 0);
 }
 
-static void test_transcription_rejects_bad_audio(void **state) {
-    fixture *f = *state;
-    if (!prepare_whisper(f)) skip();
+/* Starts the runtime and runs a transcription that must fail as the client's fault; returns
+ * its error. */
+static rt_error transcription_refused(fixture *f, const rt_transcription_request *req) {
     start(f);
-    rt_transcription_request req = {.audio = "not audio at all", .audio_len = 16};
     rt_job *job = NULL;
-    assert_int_equal(rt_submit_transcription(f->rt, &req, &job, NULL), RT_OK);
+    assert_int_equal(rt_submit_transcription(f->rt, req, &job, NULL), RT_OK);
     rt_event ev;
     while (rt_job_next(job, 60000, &ev) && ev.type != RT_EVENT_FINISHED) {
     }
     assert_int_equal(ev.finish_reason, RT_FINISH_ERROR);
     assert_int_equal(ev.error.status, RT_ERR_BAD_REQUEST);
-    assert_non_null(strstr(ev.error.message, "audio"));
     rt_job_release(job);
+    return ev.error;
+}
+
+static void test_transcription_rejects_bad_audio(void **state) {
+    fixture *f = *state;
+    if (!prepare_whisper(f)) skip();
+    rt_transcription_request req = {.audio = "not audio at all", .audio_len = 16};
+    rt_error err = transcription_refused(f, &req);
+    assert_non_null(strstr(err.message, "audio"));
 }
 
 /* Audio past max_seconds (the 2 s clip, 1.5 s allowed) stops decoding at the limit and fails
@@ -171,20 +178,12 @@ static void test_transcription_rejects_bad_audio(void **state) {
 static void test_transcription_too_long(void **state) {
     fixture *f = *state;
     if (!prepare_whisper(f)) skip();
-    start(f);
     rt_transcription_request req = {
         .audio = f->audio, .audio_len = f->audio_len, .language = "en", .max_seconds = 1.5};
-    rt_job *job = NULL;
-    assert_int_equal(rt_submit_transcription(f->rt, &req, &job, NULL), RT_OK);
-    rt_event ev;
-    while (rt_job_next(job, 60000, &ev) && ev.type != RT_EVENT_FINISHED) {
-    }
-    assert_int_equal(ev.finish_reason, RT_FINISH_ERROR);
-    assert_int_equal(ev.error.status, RT_ERR_BAD_REQUEST);
-    assert_string_equal(ev.error.code, "audio_too_long");
-    assert_string_equal(ev.error.param, "file");
-    assert_non_null(strstr(ev.error.message, "longer than 1.5 seconds"));
-    rt_job_release(job);
+    rt_error err = transcription_refused(f, &req);
+    assert_string_equal(err.code, "audio_too_long");
+    assert_string_equal(err.param, "file");
+    assert_non_null(strstr(err.message, "longer than 1.5 seconds"));
 }
 
 static void test_transcription_cancel(void **state) {
