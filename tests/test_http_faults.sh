@@ -7,28 +7,12 @@
 # LeakSanitizer found no leak. Models come from fluid-synth (random weights, real shapes).
 set -u
 source "$(dirname "$0")/lib/server.sh"
-SYNTH="$FLUID_BUILD_DIR/fluid-synth"
+source "$(dirname "$0")/lib/synth_models.sh"
 FC="/usr/bin/python3 $(dirname "$0")/tools/fault_client.py"
-[ -x "$SYNTH" ] || { echo "SKIP: $SYNTH is not built"; exit 77; }
-M="$WORK/models"
-mkdir -p "$M/llm" "$M/whisper"
-"$SYNTH" --arch qwen2 --preset tiny --type f32 --seed 1 -o "$M/llm/tiny.gguf" >/dev/null ||
-    { echo "fluid-synth failed"; exit 1; }
-# One wide layer: a few ms per token, so a long generation is still running when it is cut.
-"$SYNTH" --arch qwen2 --preset qwen2.5-0.5b --layers 1 --type f16 --seed 2 -o "$M/llm/wide.gguf" >/dev/null ||
-    { echo "fluid-synth failed"; exit 1; }
-HAVE_WHISPER=0
-if [ -n "${FLUID_TESTDATA:-}" ] && [ -f "$FLUID_TESTDATA/for-tests-ggml-tiny.bin" ] &&
-    [ -f "$FLUID_TESTDATA/jfk.wav" ] &&
-    "$SYNTH" --arch whisper --preset test --type f16 --from "$FLUID_TESTDATA/for-tests-ggml-tiny.bin" \
-        -o "$M/whisper/ggml-tiny.bin" >/dev/null 2>&1; then
-    HAVE_WHISPER=1
-else
-    echo "note: no synthetic Whisper model (test data missing): the transcription cut is skipped"
-fi
+synth_tiny
+synth_wide
+synth_whisper || echo "note: no synthetic Whisper model (test data missing): the transcription cut is skipped"
 
-J='-H Content-Type:application/json'
-NOEOS='"logit_bias":{"510":-100,"511":-100,"512":-100}' # fluid-synth's special tokens
 LONG="{$NOEOS,\"model\":\"wide\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":3000,\"stream\":true}"
 SHORT="{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":2}"
 

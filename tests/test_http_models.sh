@@ -5,29 +5,12 @@
 # mid-stream, concurrent streams, and the audio routes when a Whisper model can be made.
 set -u
 source "$(dirname "$0")/lib/server.sh"
-SYNTH="$FLUID_BUILD_DIR/fluid-synth"
-[ -x "$SYNTH" ] || { echo "SKIP: $SYNTH is not built"; exit 77; }
-M="$WORK/models"
-mkdir -p "$M/llm" "$M/whisper"
-"$SYNTH" --arch qwen2 --preset tiny --type f32 --seed 1 -o "$M/llm/tiny.gguf" >/dev/null ||
-    { echo "fluid-synth failed"; exit 1; }
-# A wider one-layer model: slow enough (~ms per token) for a stream to be cut in the middle.
-"$SYNTH" --arch qwen2 --preset qwen2.5-0.5b --layers 1 --type f16 --seed 2 -o "$M/llm/wide.gguf" >/dev/null ||
-    { echo "fluid-synth failed"; exit 1; }
-HAVE_WHISPER=0
-if [ -n "${FLUID_TESTDATA:-}" ] && [ -f "$FLUID_TESTDATA/for-tests-ggml-tiny.bin" ] &&
-    "$SYNTH" --arch whisper --preset test --type f16 --from "$FLUID_TESTDATA/for-tests-ggml-tiny.bin" \
-        -o "$M/whisper/ggml-tiny.bin" >/dev/null 2>&1; then
-    HAVE_WHISPER=1
-else
-    echo "note: no synthetic Whisper model (fluid-synth --arch whisper or the test data missing): audio checks skipped"
-fi
+source "$(dirname "$0")/lib/synth_models.sh"
+synth_tiny
+synth_wide
+synth_whisper || echo "note: no synthetic Whisper model or no jfk.wav (test data missing): audio checks skipped"
 
 start_server --model-path "$M" --llm-model tiny --whisper-model none --max-models-per-type 2 --keepalive 1
-J='-H Content-Type:application/json'
-# The built-in vocabulary of fluid-synth ends with 3 special tokens (510-512): banning them keeps
-# random weights from ending a generation early.
-NOEOS='"logit_bias":{"510":-100,"511":-100,"512":-100}'
 CHAT="$NOEOS"',"model":"tiny","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"Hello"}]}]'
 
 # ---- model list ----
@@ -117,7 +100,7 @@ req GET /health
 check "health during/after load" [ "$STATUS" = 200 ]
 
 # ---- audio ----
-if [ "$HAVE_WHISPER" = 1 ] && [ -f "$FLUID_TESTDATA/jfk.wav" ]; then
+if [ "$HAVE_WHISPER" = 1 ]; then
     stop_server
     start_server --model-path "$M" --llm-model none --whisper-model whisper-tiny
     # A random-weight model never ends a window early and the server decodes as OpenAI does

@@ -5,17 +5,11 @@
 # only loopback servers accepted.
 set -u
 source "$(dirname "$0")/lib/server.sh"
+source "$(dirname "$0")/lib/synth_models.sh"
 LOAD="$FLUID_BUILD_DIR/fluid-load"
-SYNTH="$FLUID_BUILD_DIR/fluid-synth"
-for tool in "$LOAD" "$SYNTH"; do [ -x "$tool" ] || { echo "SKIP: $tool is not built"; exit 77; }; done
+[ -x "$LOAD" ] || { echo "SKIP: $LOAD is not built"; exit 77; }
 PY=/usr/bin/python3
-M="$WORK/models"
-mkdir -p "$M/llm" "$M/whisper"
-"$SYNTH" --arch qwen2 --preset tiny --type f32 --seed 1 -o "$M/llm/tiny.gguf" >/dev/null ||
-    { echo "fluid-synth failed"; exit 1; }
-# Random weights could end a reply at once: banning the 3 special tokens of fluid-synth's
-# vocabulary (510-512) makes every reply exactly max_tokens long.
-NOEOS='{"logit_bias":{"510":-100,"511":-100,"512":-100}}'
+synth_tiny
 
 field() { # field FILE EXPR: evaluates a python expression on the JSON report in FILE as d
     "$PY" -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"
@@ -37,7 +31,7 @@ check "unknown kind" [ $? = 2 ]
 # ---- a mixed run: every request passes, every figure is there ----
 start_server --model-path "$M" --llm-model tiny --whisper-model none
 "$LOAD" --url "$BASE" --model tiny --mix chat-stream=3,chat=1,completion=1,health=2 -n 35 -c 4 \
-    --max-tokens 6 --body-extra "$NOEOS" --server-pid "$SERVER_PID" --interval 0.2 --json \
+    --max-tokens 6 --body-extra "{$NOEOS}" --server-pid "$SERVER_PID" --interval 0.2 --json \
     >"$WORK/report.json" 2>"$WORK/progress"
 check "mixed run exits 0" [ $? = 0 ]
 check "35 requests, none failed" [ "$(field "$WORK/report.json" 'd["requests"], d["failed"]')" = "35 0" ]
@@ -52,7 +46,7 @@ check "memory curve from 0 to the end" [ "$(field "$WORK/report.json" '(c:=d["me
 
 # the text report
 "$LOAD" --url "$BASE" --model tiny --mix chat-stream,health -n 4 -c 2 --max-tokens 3 \
-    --body-extra "$NOEOS" --server-pid "$SERVER_PID" >"$WORK/report.txt" 2>/dev/null
+    --body-extra "{$NOEOS}" --server-pid "$SERVER_PID" >"$WORK/report.txt" 2>/dev/null
 check "text run exits 0" [ $? = 0 ]
 check "text summary" grep -q "4 requests .* 0 failed" "$WORK/report.txt"
 check "text row per kind" bash -c 'grep -q "^chat-stream  *2  *0 " "$0" && grep -q "^health  *2  *0 " "$0"' "$WORK/report.txt"
@@ -118,9 +112,7 @@ kill "$BAD_PID"; wait "$BAD_PID" 2>/dev/null
 # model, so only in the optimised build ----
 if [ "${FLUID_SANITIZE:-0}" = 1 ]; then
     echo "note: transcription run skipped under the sanitizers (too slow with random weights)"
-elif [ -n "${FLUID_TESTDATA:-}" ] && [ -f "$FLUID_TESTDATA/for-tests-ggml-tiny.bin" ] &&
-    "$SYNTH" --arch whisper --preset test --type f16 --from "$FLUID_TESTDATA/for-tests-ggml-tiny.bin" \
-        -o "$M/whisper/ggml-tiny.bin" >/dev/null 2>&1; then
+elif synth_whisper; then
     # half a second of a 440 Hz tone, 16 kHz mono 16-bit
     "$PY" -c 'import math,struct,sys,wave
 w=wave.open(sys.argv[1],"wb"); w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000)
