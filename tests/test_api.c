@@ -211,45 +211,50 @@ static void expect_audio_error(fixture *f, api_handler h, const api_form *form, 
     api_response_free(&res);
 }
 
+/* An upload the audio routes refuse with 400: its form parts (unused slots NULL) and the
+ * parameter the error names. */
+typedef struct {
+    api_handler handler;
+    const char *parts[3][2]; /* name, value */
+    const char *param;
+} bad_upload;
+
+#define WAV_PART                                                                                   \
+    { "file", "RIFF...." }
+static const bad_upload bad_uploads[] = {
+    {api_audio_transcriptions, {{NULL}}, "file"},
+    {api_audio_transcriptions, {{"file", ""}}, "file"},
+    {api_audio_transcriptions, {WAV_PART, {"response_format", "xml"}}, "response_format"},
+    {api_audio_transcriptions, {WAV_PART, {"temperature", "1.5"}}, "temperature"},
+    {api_audio_transcriptions,
+     {WAV_PART, {"timestamp_granularities[]", "word"}},
+     "timestamp_granularities"},
+    {api_audio_transcriptions,
+     {WAV_PART, {"response_format", "verbose_json"}, {"timestamp_granularities[]", "letter"}},
+     "timestamp_granularities"},
+    {api_audio_transcriptions,
+     {WAV_PART, {"response_format", "srt"}, {"stream", "true"}},
+     "stream"},
+    {api_audio_transcriptions, {WAV_PART, {"stream", "perhaps"}}, "stream"},
+    {api_audio_transcriptions, {WAV_PART, {"language", "e n"}}, "language"},
+    {api_audio_translations, {WAV_PART, {"stream", "true"}}, "stream"},
+};
+
 static void test_audio_validation(void **state) {
     fixture *f = *state;
-    api_form form = {0};
     api_response res;
     json_t *doc = call(f, api_audio_transcriptions, "application/json", "{}", &res);
     assert_int_equal(res.status, 415);
     json_decref(doc);
     api_response_free(&res);
 
-    expect_audio_error(f, api_audio_transcriptions, &form, 400, "file");
-    add_part(&form, "file", "");
-    expect_audio_error(f, api_audio_transcriptions, &form, 400, "file");
-    form.n = 0;
-    add_part(&form, "file", "RIFF....");
-    add_part(&form, "response_format", "xml");
-    expect_audio_error(f, api_audio_transcriptions, &form, 400, "response_format");
-    form.n = 1;
-    add_part(&form, "temperature", "1.5");
-    expect_audio_error(f, api_audio_transcriptions, &form, 400, "temperature");
-    form.n = 1;
-    add_part(&form, "timestamp_granularities[]", "word");
-    expect_audio_error(f, api_audio_transcriptions, &form, 400, "timestamp_granularities");
-    form.n = 1;
-    add_part(&form, "response_format", "verbose_json");
-    add_part(&form, "timestamp_granularities[]", "letter");
-    expect_audio_error(f, api_audio_transcriptions, &form, 400, "timestamp_granularities");
-    form.n = 1;
-    add_part(&form, "response_format", "srt");
-    add_part(&form, "stream", "true");
-    expect_audio_error(f, api_audio_transcriptions, &form, 400, "stream");
-    form.n = 1;
-    add_part(&form, "stream", "perhaps");
-    expect_audio_error(f, api_audio_transcriptions, &form, 400, "stream");
-    form.n = 1;
-    add_part(&form, "language", "e n");
-    expect_audio_error(f, api_audio_transcriptions, &form, 400, "language");
-    form.n = 1;
-    add_part(&form, "stream", "true");
-    expect_audio_error(f, api_audio_translations, &form, 400, "stream");
+    for (size_t i = 0; i < sizeof bad_uploads / sizeof bad_uploads[0]; i++) {
+        const bad_upload *b = &bad_uploads[i];
+        api_form form = {0};
+        for (size_t k = 0; k < 3 && b->parts[k][0] != NULL; k++)
+            add_part(&form, b->parts[k][0], b->parts[k][1]);
+        expect_audio_error(f, b->handler, &form, 400, b->param);
+    }
 }
 
 static void test_subtitles(void **state) {

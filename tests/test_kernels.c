@@ -15,17 +15,7 @@
 #include "engine/gemm.h"
 #include "engine/kernels.h"
 #include "engine/kernels_impl.h"
-
-static uint64_t rng_next(uint64_t *s) {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-static float rng_uniform(uint64_t *s) { /* in [-1, 1) */
-    return (float)((double)(rng_next(s) >> 11) / 4503599627370496.0 - 1.0);
-}
+#include "support/rng.h"
 
 static const fl_type WEIGHT_TYPES[] = {
     FL_TYPE_F32,  FL_TYPE_F16,  FL_TYPE_BF16, FL_TYPE_Q8_0, FL_TYPE_Q4_0, FL_TYPE_Q4_1,
@@ -39,7 +29,7 @@ static bool is_quantized(fl_type t) {
 
 /* A power of two in [1/2, 1] as f16 bits. */
 static uint16_t pow2_f16(uint64_t *s) {
-    return fl_f32_to_f16(ldexpf(1.0f, -(int)(rng_next(s) % 2)));
+    return fl_f32_to_f16(ldexpf(1.0f, -(int)(test_rng_next(s) % 2)));
 }
 
 /* Replaces every float scale of a quantized row by a power of two, so that the float side of
@@ -73,21 +63,21 @@ static void make_exact_activations(fl_act_kind kind, void *dst, int64_t n, uint6
     if (kind == FL_ACT_Q8A) {
         fl_block_q8a *a = dst;
         for (int64_t b = 0; b < n / FL_QK; b++) {
-            a[b].d = ldexpf(1.0f, -(int)(rng_next(s) % 2));
+            a[b].d = ldexpf(1.0f, -(int)(test_rng_next(s) % 2));
             a[b].sum = 0;
             for (int i = 0; i < FL_QK; i++) {
-                a[b].qs[i] = (int8_t)((int)(rng_next(s) % 15) - 7);
+                a[b].qs[i] = (int8_t)((int)(test_rng_next(s) % 15) - 7);
                 a[b].sum += a[b].qs[i];
             }
         }
     } else {
         fl_block_q8_k *a = dst;
         for (int64_t b = 0; b < n / FL_QK_K; b++) {
-            a[b].d = ldexpf(1.0f, -(int)(rng_next(s) % 2));
+            a[b].d = ldexpf(1.0f, -(int)(test_rng_next(s) % 2));
             for (int j = 0; j < 16; j++) {
                 int sum = 0;
                 for (int i = 16 * j; i < 16 * j + 16; i++) {
-                    a[b].qs[i] = (int8_t)((int)(rng_next(s) % 15) - 7);
+                    a[b].qs[i] = (int8_t)((int)(test_rng_next(s) % 15) - 7);
                     sum += a[b].qs[i];
                 }
                 a[b].bsums[j] = (int16_t)sum;
@@ -119,7 +109,7 @@ static void simd_dots_equal_scalar_exactly(void **state) {
             fl_type t = WEIGHT_TYPES[ti];
             if (!is_quantized(t)) continue;
             for (int rep = 0; rep < 20; rep++) {
-                for (int i = 0; i < COLS; i++) b->wf[i] = rng_uniform(&s);
+                for (int i = 0; i < COLS; i++) b->wf[i] = test_rng_uniform(&s);
                 fl_quantize_row(t, b->wf, b->w, COLS);
                 make_scales_exact(t, b->w, COLS, &s);
                 for (int tok = 0; tok < TOKS; tok++)
@@ -166,9 +156,9 @@ static void simd_matches_scalar_on_real_data(void **state) {
             fl_type t = WEIGHT_TYPES[ti];
             fl_act_kind kind = fl_act_kind_of(t);
             for (int rep = 0; rep < 10; rep++) {
-                for (int i = 0; i < COLS; i++) b->wf[i] = rng_uniform(&s) * 0.1f;
+                for (int i = 0; i < COLS; i++) b->wf[i] = test_rng_uniform(&s) * 0.1f;
                 for (int tok = 0; tok < TOKS; tok++)
-                    for (int i = 0; i < COLS; i++) b->x[tok][i] = rng_uniform(&s) * 3.0f;
+                    for (int i = 0; i < COLS; i++) b->x[tok][i] = test_rng_uniform(&s) * 3.0f;
                 fl_quantize_row(t, b->wf, b->w, COLS);
                 const void *act = b->x, *aref = b->x;
                 size_t stride = sizeof b->x[0];
@@ -253,9 +243,9 @@ static void gemv_kernels_equal_scalar(void **state) {
                 if (n % bs) continue;
                 size_t rb = fl_row_bytes(t, n);
                 for (int exact = 0; exact < 2; exact++) {
-                    for (int i = 0; i < n; i++) x[i] = rng_uniform(&s) * 3.0f;
+                    for (int i = 0; i < n; i++) x[i] = test_rng_uniform(&s) * 3.0f;
                     for (int r = 0; r < ROWS; r++) {
-                        for (int i = 0; i < n; i++) wf[i] = rng_uniform(&s) * 0.1f;
+                        for (int i = 0; i < n; i++) wf[i] = test_rng_uniform(&s) * 0.1f;
                         fl_quantize_row(t, wf, w + r * rb, n);
                         if (exact) make_scales_exact(t, w + r * rb, n, &s);
                     }
@@ -377,8 +367,8 @@ static void matmul_tiles_and_threads_are_exact(void **state) {
     unsigned char *w = malloc((size_t)ROWS * K * 4), *act = malloc((size_t)MAXTOK * K * 2);
     assert_true(wf && x && y && w && act);
     uint64_t s = 99;
-    for (int i = 0; i < ROWS * K; i++) wf[i] = rng_uniform(&s) * 0.05f;
-    for (int i = 0; i < MAXTOK * K; i++) x[i] = rng_uniform(&s);
+    for (int i = 0; i < ROWS * K; i++) wf[i] = test_rng_uniform(&s) * 0.05f;
+    for (int i = 0; i < MAXTOK * K; i++) x[i] = test_rng_uniform(&s);
     static const int TOKS_TRIED[] = {1, 3, 5, 70};
     fl_pool *pools[3] = {NULL, fl_pool_create(2), fl_pool_create(3)};
     assert_non_null(pools[1]);
@@ -448,7 +438,7 @@ static void matmul_multi_equals_separate_products(void **state) {
     fl_tensor wt[PARTS];
     const fl_tensor *ws[PARTS];
     uint64_t s = 5150;
-    for (int i = 0; i < NTOK * K; i++) x[i] = rng_uniform(&s);
+    for (int i = 0; i < NTOK * K; i++) x[i] = test_rng_uniform(&s);
     for (int p = 0; p < PARTS; p++) {
         size_t rb = fl_row_bytes(TYPES[p], K);
         w[p] = malloc(rb * ROWS[p]);
@@ -456,7 +446,7 @@ static void matmul_multi_equals_separate_products(void **state) {
         want[p] = malloc(sizeof(float) * NTOK * ROWS[p]);
         assert_true(w[p] && y[p] && want[p]);
         for (int r = 0; r < ROWS[p]; r++) {
-            for (int i = 0; i < K; i++) wf[i] = rng_uniform(&s) * 0.1f;
+            for (int i = 0; i < K; i++) wf[i] = test_rng_uniform(&s) * 0.1f;
             fl_quantize_row(TYPES[p], wf, w[p] + r * rb, K);
         }
         wt[p] = (fl_tensor){.type = TYPES[p], .n_dims = 2, .ne = {K, ROWS[p], 1, 1}, .data = w[p]};

@@ -15,17 +15,7 @@
 
 #include "engine/attention.h"
 #include "engine/attention_impl.h"
-
-static uint64_t rng_next(uint64_t *s) {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-static float rng_uniform(uint64_t *s) { /* in [-1, 1) */
-    return (float)((double)(rng_next(s) >> 11) / 4503599627370496.0 - 1.0);
-}
+#include "support/rng.h"
 
 typedef struct config {
     int n_q, n_kv, n_head, n_head_kv, head_dim, causal_base;
@@ -59,11 +49,11 @@ static void make_problem(problem *p, const config *c, uint64_t *s) {
     p->v = malloc(kn * sizeof(float));
     assert_true(p->q && p->out && p->k && p->v);
     /* scores spread over about +-8: a peaked but not one-hot softmax */
-    for (size_t i = 0; i < qn; i++) p->q[i] = rng_uniform(s) * 2.0f;
-    for (size_t i = 0; i < kn; i++) p->k[i] = rng_uniform(s) * 2.0f;
+    for (size_t i = 0; i < qn; i++) p->q[i] = test_rng_uniform(s) * 2.0f;
+    for (size_t i = 0; i < kn; i++) p->k[i] = test_rng_uniform(s) * 2.0f;
     p->vmax = 0;
     for (size_t i = 0; i < kn; i++) {
-        p->v[i] = rng_uniform(s) * 5.0f;
+        p->v[i] = test_rng_uniform(s) * 5.0f;
         if (fabs(p->v[i]) > p->vmax) p->vmax = fabs(p->v[i]);
     }
 }

@@ -18,17 +18,7 @@
 #include "engine/kernels.h"
 #include "engine/kernels_impl.h"
 #include "engine/quant.h"
-
-static uint64_t rng_next(uint64_t *s) {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-static float rng_uniform(uint64_t *s) { /* in [-1, 1) */
-    return (float)((double)(rng_next(s) >> 11) / 4503599627370496.0 - 1.0);
-}
+#include "support/rng.h"
 
 static const fl_type TYPES[] = {
     FL_TYPE_Q8_0, FL_TYPE_Q4_0, FL_TYPE_Q4_1, FL_TYPE_Q5_0, FL_TYPE_Q5_1, FL_TYPE_Q4_K,
@@ -60,8 +50,8 @@ static void make_problem(problem *p, fl_type type, const shape *sh, uint64_t *s)
     p->x = malloc(sizeof(float) * (size_t)sh->n_tok * sh->k);
     p->wq = malloc(rb * (size_t)sh->rows);
     assert_true(p->wf && p->x && p->wq);
-    for (int i = 0; i < sh->rows * sh->k; i++) p->wf[i] = rng_uniform(s) * 0.1f;
-    for (int i = 0; i < sh->n_tok * sh->k; i++) p->x[i] = rng_uniform(s) * 3.0f;
+    for (int i = 0; i < sh->rows * sh->k; i++) p->wf[i] = test_rng_uniform(s) * 0.1f;
+    for (int i = 0; i < sh->n_tok * sh->k; i++) p->x[i] = test_rng_uniform(s) * 3.0f;
     for (int r = 0; r < sh->rows; r++)
         assert_int_equal(fl_quantize_row(type, p->wf + (size_t)r * sh->k, p->wq + r * rb, sh->k),
                          rb);

@@ -11,20 +11,7 @@
 #include <string.h>
 
 #include "engine/quant.h"
-
-/* Deterministic normal(0, 1) numbers (xorshift + Box-Muller). */
-static uint64_t rng_next(uint64_t *s) {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-static float rng_normal(uint64_t *s) {
-    double u1 = ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
-    double u2 = (double)(rng_next(s) >> 11) / 9007199254740992.0;
-    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
-}
+#include "support/rng.h"
 
 static void q4_0_layout(void **state) {
     (void)state;
@@ -130,7 +117,7 @@ static void round_trip_error_within_bounds(void **state) {
     assert_non_null(y);
     assert_non_null(q);
     uint64_t seed = 0x9e3779b97f4a7c15ull;
-    for (int i = 0; i < N; i++) x[i] = rng_normal(&seed);
+    for (int i = 0; i < N; i++) x[i] = test_rng_normal(&seed);
     for (size_t c = 0; c < sizeof RMSE_CASES / sizeof RMSE_CASES[0]; c++) {
         fl_type t = RMSE_CASES[c].type;
         size_t bytes = fl_quantize_row(t, x, q, N);

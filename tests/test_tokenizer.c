@@ -16,6 +16,7 @@
 #include "engine/vocab_impl.h"
 #include "support/tiny_llm.h"
 #include "support/detok.h"
+#include "support/rng.h"
 
 /* ---- writing vocabularies ---- */
 
@@ -369,13 +370,6 @@ static void utf8_validation(void **state) {
 
 /* ---- random input ---- */
 
-static uint64_t next_random(uint64_t *s) {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 static void random_input_never_crashes(void **state) {
     (void)state;
     fluid_vocab *v = bpe_vocab(1);
@@ -384,13 +378,13 @@ static void random_input_never_crashes(void **state) {
     const char *alphabet[] = {"a", " ",  "\n",       "<|im_end|>", "\xc3", "\xa9", "\xe6\x97\xa5",
                               "1", "'s", "\xf0\x9f", "\xff",       "\t"};
     for (int iter = 0; iter < 400; iter++) {
-        size_t len = next_random(&seed) % 200;
+        size_t len = test_rng_next(&seed) % 200;
         if (iter % 2) { /* random bytes */
-            for (size_t i = 0; i < len; i++) text[i] = (char)next_random(&seed);
+            for (size_t i = 0; i < len; i++) text[i] = (char)test_rng_next(&seed);
         } else { /* pieces that exercise the splitters and special tokens */
             size_t o = 0;
             while (o + 12 < len) {
-                const char *p = alphabet[next_random(&seed) % 12];
+                const char *p = alphabet[test_rng_next(&seed) % 12];
                 memcpy(text + o, p, strlen(p));
                 o += strlen(p);
             }

@@ -269,14 +269,19 @@ static void rules_setup(rules_fixture *f, float text_logit, float ts_logit) {
     for (int i = 0; i < 51865; i++) f->logits[i] = i < f->sp.beg ? text_logit : ts_logit;
 }
 
+/* The rules applied after seq[0..n) to logits 0 for text and -20 for timestamps. */
+static void rules_after(rules_fixture *f, const int32_t *seq, size_t n) {
+    rules_setup(f, 0.0f, -20.0f);
+    wh_apply_rules(&f->r, seq, n, f->logits);
+}
+
 static void test_timestamp_rules(void **state) {
     (void)state;
     rules_fixture f;
     int32_t b;
     /* first token: a timestamp of at most 1.0 s */
-    rules_setup(&f, 0.0f, -20.0f);
+    rules_after(&f, NULL, 0);
     b = f.sp.beg;
-    wh_apply_rules(&f.r, NULL, 0, f.logits);
     assert_true(isinf(f.logits[100]) && isinf(f.logits[f.sp.eot]) && isinf(f.logits[220]));
     assert_true(isinf(f.logits[f.sp.notimestamps]));
     assert_false(isinf(f.logits[b]));
@@ -286,16 +291,14 @@ static void test_timestamp_rules(void **state) {
 
     /* after the opening timestamp: text (or the end), no timestamp */
     int32_t seq1[] = {b + 10};
-    rules_setup(&f, 0.0f, -20.0f);
-    wh_apply_rules(&f.r, seq1, 1, f.logits);
+    rules_after(&f, seq1, 1);
     assert_false(isinf(f.logits[100]));
     assert_true(isinf(f.logits[b + 20]));
     free(f.logits);
 
     /* after text: timestamps may follow but not go back (strictly later than the last) */
     int32_t seq2[] = {b + 10, 100};
-    rules_setup(&f, 0.0f, -20.0f);
-    wh_apply_rules(&f.r, seq2, 2, f.logits);
+    rules_after(&f, seq2, 2);
     assert_false(isinf(f.logits[100]));
     assert_true(isinf(f.logits[b + 10]));
     assert_false(isinf(f.logits[b + 11]));
@@ -303,8 +306,7 @@ static void test_timestamp_rules(void **state) {
 
     /* after text + a closing timestamp: another timestamp (>= it) or the end, never text */
     int32_t seq3[] = {b + 10, 100, b + 20};
-    rules_setup(&f, 0.0f, -20.0f);
-    wh_apply_rules(&f.r, seq3, 3, f.logits);
+    rules_after(&f, seq3, 3);
     assert_true(isinf(f.logits[100]));
     assert_false(isinf(f.logits[f.sp.eot]));
     assert_true(isinf(f.logits[b + 19]));
@@ -313,8 +315,7 @@ static void test_timestamp_rules(void **state) {
 
     /* after a complete pair: text next */
     int32_t seq4[] = {b + 10, 100, b + 20, b + 20};
-    rules_setup(&f, 0.0f, -20.0f);
-    wh_apply_rules(&f.r, seq4, 4, f.logits);
+    rules_after(&f, seq4, 4);
     assert_false(isinf(f.logits[100]));
     assert_true(isinf(f.logits[b + 30]));
     free(f.logits);
