@@ -86,113 +86,126 @@ static void make_exact_activations(fl_act_kind kind, void *dst, int64_t n, uint6
     }
 }
 
-enum { COLS = 1024, TOKS = FL_DOT_MAX_TOK };
+enum { COLS = 1024, TOKS = FL_DOT_MAX_TOK, GEMV_ROWS = 11 };
 
+/* Buffers and random state of one comparison test, shared by all its cases. */
 typedef struct rows_buf {
     float x[TOKS][COLS];
     float wf[COLS];
     unsigned char w[COLS * 4];
     unsigned char act[TOKS][COLS * 2];
+    unsigned char act_ref[TOKS][COLS * 2];
+    unsigned char w_rows[GEMV_ROWS * COLS * 2]; /* GEMV_ROWS rows of up to COLS weights */
+    unsigned char arranged[COLS * 16];          /* activations as a generation kernel wants them */
+    uint64_t seed;
 } rows_buf;
 
-static void simd_dots_equal_scalar_exactly(void **state) {
-    (void)state;
+/* Compares the table k of SIMD level `level` with the scalar table ref on weight type t;
+ * returns how many cases it checked (0 when the type is not its concern). */
+typedef int (*simd_case)(const fl_kernel_table *k, const fl_kernel_table *ref, fl_simd level,
+                         fl_type t, rows_buf *b);
+
+/* Runs one comparison on every SIMD level this CPU has and every weight type, with buffers
+ * whose random state starts at `seed`; skips the test when nothing was checked (no SIMD
+ * level, or none with the kernels compared, on this CPU). */
+static void compare_simd_levels(simd_case check, uint64_t seed) {
     const fl_kernel_table *ref = fl_kernels_for(FL_SIMD_SCALAR);
     rows_buf *b = malloc(sizeof *b);
     assert_non_null(b);
-    uint64_t s = 12345;
+    b->seed = seed;
     int checked = 0;
     for (int level = FL_SIMD_AVX2; level < FL_SIMD_COUNT; level++) {
         const fl_kernel_table *k = fl_kernels_for((fl_simd)level);
         if (k == NULL) continue;
-        for (int ti = 0; ti < N_WEIGHT_TYPES; ti++) {
-            fl_type t = WEIGHT_TYPES[ti];
-            if (!is_quantized(t)) continue;
-            for (int rep = 0; rep < 20; rep++) {
-                for (int i = 0; i < COLS; i++) b->wf[i] = test_rng_uniform(&s);
-                fl_quantize_row(t, b->wf, b->w, COLS);
-                make_scales_exact(t, b->w, COLS, &s);
-                for (int tok = 0; tok < TOKS; tok++)
-                    make_exact_activations(fl_act_kind_of(t), b->act[tok], COLS, &s);
-                for (int nt = 1; nt <= TOKS; nt++) {
-                    float want[TOKS], got[TOKS];
-                    ref->dot[t](COLS, b->w, b->act, sizeof b->act[0], nt, want);
-                    k->dot[t](COLS, b->w, b->act, sizeof b->act[0], nt, got);
-                    for (int i = 0; i < nt; i++)
-                        if (want[i] != got[i])
-                            fail_msg("%s %s nt=%d: %.9g != %.9g", fl_simd_name((fl_simd)level),
-                                     fl_type_traits_of(t)->name, nt, got[i], want[i]);
-                    checked++;
-                }
-            }
-        }
+        for (int ti = 0; ti < N_WEIGHT_TYPES; ti++)
+            checked += check(k, ref, (fl_simd)level, WEIGHT_TYPES[ti], b);
     }
     free(b);
-    if (checked == 0) skip(); /* no SIMD level on this CPU */
+    if (checked == 0) skip();
+}
+
+static int dots_equal_scalar_exactly(const fl_kernel_table *k, const fl_kernel_table *ref,
+                                     fl_simd level, fl_type t, rows_buf *b) {
+    if (!is_quantized(t)) return 0;
+    uint64_t *s = &b->seed;
+    int checked = 0;
+    for (int rep = 0; rep < 20; rep++) {
+        for (int i = 0; i < COLS; i++) b->wf[i] = test_rng_uniform(s);
+        fl_quantize_row(t, b->wf, b->w, COLS);
+        make_scales_exact(t, b->w, COLS, s);
+        for (int tok = 0; tok < TOKS; tok++)
+            make_exact_activations(fl_act_kind_of(t), b->act[tok], COLS, s);
+        for (int nt = 1; nt <= TOKS; nt++) {
+            float want[TOKS], got[TOKS];
+            ref->dot[t](COLS, b->w, b->act, sizeof b->act[0], nt, want);
+            k->dot[t](COLS, b->w, b->act, sizeof b->act[0], nt, got);
+            for (int i = 0; i < nt; i++)
+                if (want[i] != got[i])
+                    fail_msg("%s %s nt=%d: %.9g != %.9g", fl_simd_name(level),
+                             fl_type_traits_of(t)->name, nt, got[i], want[i]);
+            checked++;
+        }
+    }
+    return checked;
+}
+
+static void simd_dots_equal_scalar_exactly(void **state) {
+    (void)state;
+    compare_simd_levels(dots_equal_scalar_exactly, 12345);
 }
 
 /* Sum of |w_i * x_i| over the dequantized operands: the scale of float rounding errors. */
-static double magnitude(fl_type t, const void *w, const float *x) {
+static double magnitude(fl_type t, const void *w, const float *x, int64_t n) {
     float wd[COLS];
-    fl_dequantize(t, w, wd, COLS);
+    fl_dequantize(t, w, wd, n);
     double m = 0;
-    for (int i = 0; i < COLS; i++) m += fabs((double)wd[i] * x[i]);
+    for (int64_t i = 0; i < n; i++) m += fabs((double)wd[i] * x[i]);
     return m;
+}
+
+static int matches_scalar_on_real_data(const fl_kernel_table *k, const fl_kernel_table *ref,
+                                       fl_simd level, fl_type t, rows_buf *b) {
+    uint64_t *s = &b->seed;
+    fl_act_kind kind = fl_act_kind_of(t);
+    int checked = 0;
+    for (int rep = 0; rep < 10; rep++) {
+        for (int i = 0; i < COLS; i++) b->wf[i] = test_rng_uniform(s) * 0.1f;
+        for (int tok = 0; tok < TOKS; tok++)
+            for (int i = 0; i < COLS; i++) b->x[tok][i] = test_rng_uniform(s) * 3.0f;
+        fl_quantize_row(t, b->wf, b->w, COLS);
+        const void *act = b->x, *aref = b->x;
+        size_t stride = sizeof b->x[0];
+        if (kind != FL_ACT_F32) {
+            fl_quantize_act_fn q = kind == FL_ACT_Q8K ? k->quantize_q8k : k->quantize_q8a;
+            fl_quantize_act_fn qr = kind == FL_ACT_Q8K ? ref->quantize_q8k : ref->quantize_q8a;
+            size_t bytes = fl_act_row_bytes(t, COLS);
+            for (int tok = 0; tok < TOKS; tok++) {
+                q(b->x[tok], b->act[tok], COLS);
+                qr(b->x[tok], b->act_ref[tok], COLS);
+                /* activation quantization is exact on every path */
+                assert_memory_equal(b->act[tok], b->act_ref[tok], bytes);
+            }
+            act = b->act;
+            aref = b->act_ref;
+            stride = sizeof b->act[0];
+        }
+        float want[TOKS], got[TOKS];
+        ref->dot[t](COLS, b->w, aref, stride, TOKS, want);
+        k->dot[t](COLS, b->w, act, stride, TOKS, got);
+        for (int i = 0; i < TOKS; i++) {
+            double tol = 1e-5 * magnitude(t, b->w, b->x[i], COLS);
+            if (fabs((double)got[i] - want[i]) > tol)
+                fail_msg("%s %s: %.9g vs %.9g (tol %.3g)", fl_simd_name(level),
+                         fl_type_traits_of(t)->name, got[i], want[i], tol);
+        }
+        checked++;
+    }
+    return checked;
 }
 
 static void simd_matches_scalar_on_real_data(void **state) {
     (void)state;
-    const fl_kernel_table *ref = fl_kernels_for(FL_SIMD_SCALAR);
-    rows_buf *b = malloc(sizeof *b);
-    unsigned char(*act_ref)[COLS * 2] = malloc(sizeof b->act);
-    assert_non_null(b);
-    assert_non_null(act_ref);
-    uint64_t s = 777;
-    int checked = 0;
-    for (int level = FL_SIMD_AVX2; level < FL_SIMD_COUNT; level++) {
-        const fl_kernel_table *k = fl_kernels_for((fl_simd)level);
-        if (k == NULL) continue;
-        for (int ti = 0; ti < N_WEIGHT_TYPES; ti++) {
-            fl_type t = WEIGHT_TYPES[ti];
-            fl_act_kind kind = fl_act_kind_of(t);
-            for (int rep = 0; rep < 10; rep++) {
-                for (int i = 0; i < COLS; i++) b->wf[i] = test_rng_uniform(&s) * 0.1f;
-                for (int tok = 0; tok < TOKS; tok++)
-                    for (int i = 0; i < COLS; i++) b->x[tok][i] = test_rng_uniform(&s) * 3.0f;
-                fl_quantize_row(t, b->wf, b->w, COLS);
-                const void *act = b->x, *aref = b->x;
-                size_t stride = sizeof b->x[0];
-                if (kind != FL_ACT_F32) {
-                    fl_quantize_act_fn q = kind == FL_ACT_Q8K ? k->quantize_q8k : k->quantize_q8a;
-                    fl_quantize_act_fn qr =
-                        kind == FL_ACT_Q8K ? ref->quantize_q8k : ref->quantize_q8a;
-                    size_t bytes = fl_act_row_bytes(t, COLS);
-                    for (int tok = 0; tok < TOKS; tok++) {
-                        q(b->x[tok], b->act[tok], COLS);
-                        qr(b->x[tok], act_ref[tok], COLS);
-                        /* activation quantization is exact on every path */
-                        assert_memory_equal(b->act[tok], act_ref[tok], bytes);
-                    }
-                    act = b->act;
-                    aref = act_ref;
-                    stride = sizeof b->act[0];
-                }
-                float want[TOKS], got[TOKS];
-                ref->dot[t](COLS, b->w, aref, stride, TOKS, want);
-                k->dot[t](COLS, b->w, act, stride, TOKS, got);
-                for (int i = 0; i < TOKS; i++) {
-                    double tol = 1e-5 * magnitude(t, b->w, b->x[i]);
-                    if (fabs((double)got[i] - want[i]) > tol)
-                        fail_msg("%s %s: %.9g vs %.9g (tol %.3g)", fl_simd_name((fl_simd)level),
-                                 fl_type_traits_of(t)->name, got[i], want[i], tol);
-                }
-                checked++;
-            }
-        }
-    }
-    free(b);
-    free(act_ref);
-    if (checked == 0) skip();
+    compare_simd_levels(matches_scalar_on_real_data, 777);
 }
 
 /* Row r of a generation product through the table's generation kernel (or dot when it has
@@ -216,78 +229,61 @@ static float gemv_one(const fl_kernel_table *k, fl_type t, int64_t n, const void
     return out;
 }
 
-/* Generation kernels on ROWS rows at once (full row batches and single rows), on widths that
- * end in a partial group of blocks: exactly the scalar dot products when the float side is
- * exact, within 1e-5 of the magnitude on real data. */
-static void gemv_kernels_equal_scalar(void **state) {
-    (void)state;
-    enum { ROWS = 11, MAXK = 1024 };
+/* Generation kernels on GEMV_ROWS rows at once (full row batches and single rows), on widths
+ * that end in a partial group of blocks: exactly the scalar dot products when the float side
+ * is exact, within 1e-5 of the magnitude on real data. */
+static int gemv_equals_scalar(const fl_kernel_table *k, const fl_kernel_table *ref, fl_simd level,
+                              fl_type t, rows_buf *b) {
     static const int WIDTHS[] = {1024, 768, 512, 256, 224, 160, 96, 64, 32};
-    const fl_kernel_table *ref = fl_kernels_for(FL_SIMD_SCALAR);
-    float *wf = malloc(sizeof(float) * MAXK), *x = malloc(sizeof(float) * MAXK);
-    unsigned char *w = malloc((size_t)ROWS * MAXK * 2), *act = malloc(MAXK * 2);
-    unsigned char *arranged = malloc(MAXK * 16);
-    assert_true(wf && x && w && act && arranged);
-    uint64_t s = 4242;
+    const fl_gemv_kernel *g = &k->gemv[t];
+    if (g->rows == NULL) return 0;
+    uint64_t *s = &b->seed;
+    float *wf = b->wf, *x = b->x[0];
+    unsigned char *w = b->w_rows, *act = b->act[0];
+    int64_t bs = fl_type_traits_of(t)->block_size;
     int checked = 0;
-    for (int level = FL_SIMD_AVX2; level < FL_SIMD_COUNT; level++) {
-        const fl_kernel_table *k = fl_kernels_for((fl_simd)level);
-        if (k == NULL) continue;
-        for (int ti = 0; ti < N_WEIGHT_TYPES; ti++) {
-            fl_type t = WEIGHT_TYPES[ti];
-            const fl_gemv_kernel *g = &k->gemv[t];
-            if (g->rows == NULL) continue;
-            int64_t bs = fl_type_traits_of(t)->block_size;
-            for (size_t wi = 0; wi < sizeof WIDTHS / sizeof WIDTHS[0]; wi++) {
-                int64_t n = WIDTHS[wi];
-                if (n % bs) continue;
-                size_t rb = fl_row_bytes(t, n);
-                for (int exact = 0; exact < 2; exact++) {
-                    for (int i = 0; i < n; i++) x[i] = test_rng_uniform(&s) * 3.0f;
-                    for (int r = 0; r < ROWS; r++) {
-                        for (int i = 0; i < n; i++) wf[i] = test_rng_uniform(&s) * 0.1f;
-                        fl_quantize_row(t, wf, w + r * rb, n);
-                        if (exact) make_scales_exact(t, w + r * rb, n, &s);
-                    }
-                    if (exact)
-                        make_exact_activations(fl_act_kind_of(t), act, n, &s);
-                    else
-                        (fl_act_kind_of(t) == FL_ACT_Q8K ? ref->quantize_q8k
-                                                         : ref->quantize_q8a)(x, act, n);
-                    const void *a = act;
-                    if (g->arrange) {
-                        assert_true(g->act_bytes(n) <= MAXK * 16);
-                        g->arrange(act, arranged, n);
-                        a = arranged;
-                    }
-                    float got[ROWS];
-                    g->rows(n, w, rb, ROWS, a, got);
-                    for (int r = 0; r < ROWS; r++) {
-                        float want;
-                        ref->dot[t](n, w + r * rb, act, 0, 1, &want);
-                        double tol = 0;
-                        if (!exact) {
-                            float wd[MAXK];
-                            fl_dequantize(t, w + r * rb, wd, n);
-                            for (int i = 0; i < n; i++) tol += fabs((double)wd[i] * x[i]);
-                            tol *= 1e-5;
-                        }
-                        if (fabs((double)got[r] - want) > tol)
-                            fail_msg("%s %s n=%d row %d%s: %.9g != %.9g",
-                                     fl_simd_name((fl_simd)level), fl_type_traits_of(t)->name,
-                                     (int)n, r, exact ? " (exact)" : "", got[r], want);
-                    }
-                    checked++;
-                }
+    for (size_t wi = 0; wi < sizeof WIDTHS / sizeof WIDTHS[0]; wi++) {
+        int64_t n = WIDTHS[wi];
+        if (n % bs) continue;
+        size_t rb = fl_row_bytes(t, n);
+        for (int exact = 0; exact < 2; exact++) {
+            for (int i = 0; i < n; i++) x[i] = test_rng_uniform(s) * 3.0f;
+            for (int r = 0; r < GEMV_ROWS; r++) {
+                for (int i = 0; i < n; i++) wf[i] = test_rng_uniform(s) * 0.1f;
+                fl_quantize_row(t, wf, w + r * rb, n);
+                if (exact) make_scales_exact(t, w + r * rb, n, s);
             }
+            if (exact)
+                make_exact_activations(fl_act_kind_of(t), act, n, s);
+            else
+                (fl_act_kind_of(t) == FL_ACT_Q8K ? ref->quantize_q8k : ref->quantize_q8a)(x, act,
+                                                                                          n);
+            const void *a = act;
+            if (g->arrange) {
+                assert_true(g->act_bytes(n) <= sizeof b->arranged);
+                g->arrange(act, b->arranged, n);
+                a = b->arranged;
+            }
+            float got[GEMV_ROWS];
+            g->rows(n, w, rb, GEMV_ROWS, a, got);
+            for (int r = 0; r < GEMV_ROWS; r++) {
+                float want;
+                ref->dot[t](n, w + r * rb, act, 0, 1, &want);
+                double tol = exact ? 0 : 1e-5 * magnitude(t, w + r * rb, x, n);
+                if (fabs((double)got[r] - want) > tol)
+                    fail_msg("%s %s n=%d row %d%s: %.9g != %.9g", fl_simd_name(level),
+                             fl_type_traits_of(t)->name, (int)n, r, exact ? " (exact)" : "", got[r],
+                             want);
+            }
+            checked++;
         }
     }
-    free(wf);
-    free(x);
-    free(w);
-    free(act);
-    free(arranged);
-    if (checked == 0) skip(); /* no generation kernels on this CPU */
+    return checked;
+}
+
+static void gemv_kernels_equal_scalar(void **state) {
+    (void)state;
+    compare_simd_levels(gemv_equals_scalar, 4242);
 }
 
 /* K-quant generation kernels at the ends of their integer ranges: weight rows of all-ones
@@ -314,14 +310,14 @@ static void k_gemv_exact_at_code_extremes(void **state) {
             for (int pattern = 0; pattern < 3; pattern++) {
                 for (int r = 0; r < ROWS; r++) {
                     for (size_t i = 0; i < rb; i++)
-                        w[r * rb + i] = r % 2 ? (unsigned char)rng_next(&s) : 0xff;
+                        w[r * rb + i] = r % 2 ? (unsigned char)test_rng_next(&s) : 0xff;
                     make_scales_exact(TYPES[ti], w + r * rb, N, &s);
                 }
                 memset(act, 0, NSB * sizeof *act);
                 for (int b = 0; b < NSB; b++) {
                     act[b].d = 1.0f;
                     for (int grp = 0; grp < 2; grp++) {
-                        int at = 4 * (int)(rng_next(&s) % (FL_QK_K / 4));
+                        int at = 4 * (int)(test_rng_next(&s) % (FL_QK_K / 4));
                         for (int i = at; i < at + 4; i++)
                             act[b].qs[i] = (int8_t)(pattern == 0   ? 127
                                                     : pattern == 1 ? -128
