@@ -26,6 +26,7 @@
 #include "server/http.h"
 #include "server/router.h"
 #include "support/fake_hub.h"
+#include "support/rt_config.h"
 #include "util/buf.h"
 
 #define KEY "sekret-key-1234"
@@ -94,17 +95,11 @@ static int setup(void **state) {
         return -1;
     }
     rt_config rc;
-    rt_config_defaults(&rc);
-    rc.model_path = f->models;
-    rc.llm_model = "";
-    rc.whisper_model = "";
-    rc.warm_up = false;
-    rc.progress_bar = false;
+    test_rt_config(&rc, f->models);
     rc.hf_endpoint = f->hub.url;
     rc.hf_token = "";
     rc.download_retries = 0;
     rc.load_wait_s = 10;
-    rc.n_threads = 1;
     rt_error err = {0};
     f->rt = rt_create(&rc, &err);
     if (f->rt == NULL) fail_msg("rt_create: %s", err.message);

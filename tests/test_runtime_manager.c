@@ -642,15 +642,34 @@ static void test_destroy_with_running_job(void **state) {
 
 /* ---- downloads through the manager ------------------------------------------------------- */
 
+/* Starts a fake Hub serving rel (size bytes the fake engine accepts) at `rate` bytes per
+ * second, and points the fixture's configuration at it. */
+static void serve_slowly(fixture *f, fake_hub *hub, const char *rel, size_t size, int rate) {
+    assert_true(fake_hub_start(hub));
+    test_make_file(hub->root, rel, "OK", size);
+    assert_true(fake_hub_fault(hub, rel, "slow", -1, rate));
+    f->cfg.hf_endpoint = hub->url;
+}
+
+/* The manager goes first: its downloads still talk to the Hub. */
+static void stop_with_hub(fixture *f, fake_hub *hub) {
+    rt_destroy(f->rt);
+    f->rt = NULL;
+    fake_hub_stop(hub);
+}
+
+static rt_download_progress wait_download(rt_download *d) {
+    rt_download_progress p;
+    while (!rt_download_poll(d, 5000, &p)) {
+    }
+    return p;
+}
+
 static void test_downloads_are_shared_and_listed(void **state) {
     fixture *f = *state;
+    enum { SIZE = 200000 };
     fake_hub hub;
-    assert_true(fake_hub_start(&hub));
-    static char data[200000];
-    memcpy(data, "OK", 2);
-    assert_true(fake_hub_put(&hub, "org/repo/m.gguf", data, sizeof data));
-    assert_true(fake_hub_fault(&hub, "org/repo/m.gguf", "slow", -1, 400000));
-    f->cfg.hf_endpoint = hub.url;
+    serve_slowly(f, &hub, "org/repo/m.gguf", SIZE, 400000);
     rt_manager *rt = start(f);
     rt_download *d1 = NULL, *d2 = NULL;
     assert_int_equal(rt_download_start(rt, "org/repo/m.gguf", &d1, NULL), RT_OK);
@@ -660,20 +679,16 @@ static void test_downloads_are_shared_and_listed(void **state) {
     /* A chat for it waits for the download and the load, then runs. */
     rt_event ev = run_chat(rt, "org/repo/m.gguf", 2, NULL, 0);
     assert_int_equal(ev.finish_reason, RT_FINISH_LENGTH);
-    rt_download_progress p;
-    while (!rt_download_poll(d1, 5000, &p)) {
-    }
+    rt_download_progress p = wait_download(d1);
     assert_int_equal(p.state, RT_DOWNLOAD_DONE);
-    assert_int_equal(p.bytes, sizeof data);
-    while (!rt_download_poll(d2, 5000, &p)) {
-    }
-    assert_int_equal(p.state, RT_DOWNLOAD_DONE);
+    assert_int_equal(p.bytes, SIZE);
+    assert_int_equal(wait_download(d2).state, RT_DOWNLOAD_DONE);
     rt_download_release(d1);
     rt_download_release(d2);
     assert_int_equal(fake_hub_count(&hub, "resolve_gets", "org/repo/m.gguf"), 1);
     rt_model_info info;
     assert_int_equal(rt_get_model(rt, "org/repo/m", &info, NULL), RT_OK);
-    assert_int_equal(info.size_bytes, sizeof data);
+    assert_int_equal(info.size_bytes, SIZE);
     /* A model already here is done at once; a missing one reports the Hub's 404. */
     assert_int_equal(rt_download_start(rt, "org/repo/m.gguf", &d1, NULL), RT_OK);
     assert_true(rt_download_poll(d1, 0, &p));
@@ -683,9 +698,7 @@ static void test_downloads_are_shared_and_listed(void **state) {
     assert_int_equal(ev.error.status, RT_ERR_MODEL_NOT_FOUND);
     assert_contains(ev.error.message, "404");
     assert_int_equal(state_of(rt, "org/repo/absent"), RT_STATE_FAILED);
-    rt_destroy(rt);
-    f->rt = NULL;
-    fake_hub_stop(&hub);
+    stop_with_hub(f, &hub);
 }
 
 /* Workers waiting for a long download sleep: the process uses little CPU meanwhile (a worker
@@ -693,12 +706,7 @@ static void test_downloads_are_shared_and_listed(void **state) {
 static void test_waiting_does_not_spin(void **state) {
     fixture *f = *state;
     fake_hub hub;
-    assert_true(fake_hub_start(&hub));
-    static char data[300000];
-    memcpy(data, "OK", 2);
-    assert_true(fake_hub_put(&hub, "org/repo/slow.gguf", data, sizeof data));
-    assert_true(fake_hub_fault(&hub, "org/repo/slow.gguf", "slow", -1, 300000));
-    f->cfg.hf_endpoint = hub.url;
+    serve_slowly(f, &hub, "org/repo/slow.gguf", 300000, 300000);
     f->cfg.llm_model = "org/repo/slow.gguf";
     f->cfg.warm_up = true;
     f->cfg.load_wait_s = 0.05; /* expires long before the download ends */
@@ -712,9 +720,7 @@ static void test_waiting_does_not_spin(void **state) {
     assert_true(wait_state(rt, "org/repo/slow", RT_STATE_READY, 20));
     double cpu_s = (double)(clock() - cpu0) / CLOCKS_PER_SEC;
     if (cpu_s > 0.5) fail_msg("%.2f s of CPU while waiting for a download", cpu_s);
-    rt_destroy(rt);
-    f->rt = NULL;
-    fake_hub_stop(&hub);
+    stop_with_hub(f, &hub);
 }
 
 int main(void) {
