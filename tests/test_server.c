@@ -216,6 +216,33 @@ static void test_config_defaults_env_and_flags(void **state) {
     assert_int_equal(cfg.max_body_mb, 25);
     assert_string_equal(cfg.cors_origin, "*");
     assert_false(cfg.no_warm_up);
+    /* every default of the option table (it also prints them in --help) */
+    assert_string_equal(cfg.api_key, "");
+    assert_int_equal(cfg.max_connections, 64);
+    assert_int_equal(cfg.client_timeout_s, 60);
+    assert_int_equal(cfg.shutdown_timeout_s, 30);
+    assert_int_equal(cfg.keepalive_s, 10);
+    assert_string_equal(cfg.model_path, "./models");
+    assert_string_equal(cfg.device, "auto");
+    assert_true(cfg.idle_timeout_min == 5 && cfg.idle_check_interval_s == 60);
+    assert_true(cfg.max_memory_gb == 0);
+    assert_int_equal(cfg.max_models_per_type, 1);
+    assert_int_equal(cfg.threads, 0);
+    assert_int_equal(cfg.queue_size, 8);
+    assert_int_equal(cfg.ctx_size, 0);
+    assert_int_equal(cfg.max_tokens_limit, 4096);
+    assert_int_equal(cfg.max_messages, 1024);
+    assert_int_equal(cfg.max_input_kb, 1024);
+    assert_true(cfg.max_audio_seconds == 1800);
+    assert_string_equal(cfg.log_level, "info");
+    char *help = NULL;
+    size_t help_len = 0;
+    FILE *mem = open_memstream(&help, &help_len);
+    assert_non_null(mem);
+    fs_config_print_help(mem);
+    fclose(mem);
+    assert_non_null(strstr(help, "0 picks a free port and prints it (3847) [FLUID_PORT]\n"));
+    free(help);
 
     assert_int_equal(parse_args(&cfg, fake_env, NULL), FS_CONFIG_RUN);
     assert_int_equal(cfg.port, 4000);
