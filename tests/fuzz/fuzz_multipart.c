@@ -21,28 +21,17 @@ static void check_form(const api_form *form, const char *body, size_t len) {
 }
 
 static void call_audio(api_handler handler, const api_form *form, const char *body, size_t len) {
-    api_request req = {.method = "POST",
-                       .path = "/v1/audio/transcriptions",
-                       .route_param = "",
-                       .content_type = "multipart/form-data",
-                       .body = body,
-                       .body_len = len,
-                       .form = form,
-                       .request_id = "req_fuzz"};
-    api_response res = {0};
-    handler(fz_api_ctx(), &req, &res);
-    fz_check(res.status >= 200 && res.status < 600, "a response has an HTTP status");
-    api_response_free(&res);
+    api_request req = fz_post("/v1/audio/transcriptions", "multipart/form-data", body, len);
+    req.form = form;
+    fz_api_call(handler, &req, false);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fz_reader in = {data, size};
     char *content_type = fz_field(&in, NULL);
-    char *body = malloc(in.left + 1); /* the HTTP layer keeps bodies NUL-terminated */
+    char *body = fz_copy(in.p, in.left); /* the HTTP layer keeps bodies NUL-terminated */
     api_form *form = malloc(sizeof *form);
-    fz_check(body != NULL && form != NULL, "memory for the body");
-    if (in.left > 0) memcpy(body, in.p, in.left);
-    body[in.left] = '\0';
+    fz_check(form != NULL, "memory for the form");
     char boundary[MP_MAX_BOUNDARY + 1];
     char err[256];
     if (mp_boundary(content_type, boundary, sizeof boundary)) {

@@ -1,5 +1,6 @@
 #include "harness.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,13 @@ bool fz_utf8_valid(const char *s, size_t len) {
     return true;
 }
 
+char *fz_copy(const void *data, size_t size) {
+    char *s = must(malloc(size + 1));
+    if (size > 0) memcpy(s, data, size);
+    s[size] = '\0';
+    return s;
+}
+
 uint8_t fz_byte(fz_reader *r) {
     if (r->left == 0) return 0;
     r->left--;
@@ -54,9 +62,7 @@ uint8_t fz_byte(fz_reader *r) {
 char *fz_field(fz_reader *r, size_t *len) {
     const uint8_t *end = memchr(r->p, FZ_SEP, r->left);
     size_t n = end ? (size_t)(end - r->p) : r->left;
-    char *s = must(malloc(n + 1));
-    if (n > 0) memcpy(s, r->p, n);
-    s[n] = '\0';
+    char *s = fz_copy(r->p, n);
     size_t used = end ? n + 1 : n;
     r->p += used;
     r->left -= used;
@@ -228,4 +234,29 @@ const api_ctx *fz_api_ctx(void) {
     fz_check(ctx->rt != NULL, "the model manager starts");
     atexit(remove_model_dir);
     return ctx;
+}
+
+api_request fz_post(const char *path, const char *content_type, const char *body, size_t len) {
+    return (api_request){.method = "POST",
+                         .path = path,
+                         .route_param = "",
+                         .content_type = content_type,
+                         .body = body,
+                         .body_len = len,
+                         .request_id = "req_fuzz"};
+}
+
+void fz_check_response(const api_response *res, bool json_body) {
+    fz_check(res->status >= 200 && res->status < 600, "a response has an HTTP status");
+    if (!json_body || res->stream != NULL) return;
+    json_t *doc = json_loadb(res->body, res->body_len, 0, NULL);
+    fz_check(doc != NULL, "a response body is JSON");
+    json_decref(doc);
+}
+
+void fz_api_call(api_handler handler, const api_request *req, bool json_body) {
+    api_response res = {0};
+    handler(fz_api_ctx(), req, &res);
+    fz_check_response(&res, json_body);
+    api_response_free(&res);
 }

@@ -23,6 +23,10 @@ typedef struct fz_reader {
 /* Fields of the seeds are separated by this byte (ASCII "record separator"). */
 #define FZ_SEP 0x1e
 
+/* A malloc'd copy of data[0..size) with a NUL after it (request bodies, fields). Aborts without
+ * memory (a harness failure). */
+char *fz_copy(const void *data, size_t size);
+
 /* The next byte, or 0 when none is left. */
 uint8_t fz_byte(fz_reader *r);
 /* The bytes up to the next FZ_SEP (or the end) as a malloc'd NUL-terminated string; *len gets
@@ -50,6 +54,17 @@ bool fz_vocab_write(int index, const char *path);
 /* A model manager over an empty model folder (no downloads, no network), and a context for the
  * API handlers on it. */
 const api_ctx *fz_api_ctx(void);
+
+/* A POST of body[0..len) (NUL-terminated, as the HTTP layer keeps it) to path, as the router
+ * hands it to a handler. */
+api_request fz_post(const char *path, const char *content_type, const char *body, size_t len);
+
+/* Checks an answer of a handler: an HTTP status, and with json_body a JSON body unless it is a
+ * stream. */
+void fz_check_response(const api_response *res, bool json_body);
+
+/* Runs handler on req in fz_api_ctx(), checks the answer (fz_check_response) and frees it. */
+void fz_api_call(api_handler handler, const api_request *req, bool json_body);
 
 /* True when s[0..len) is valid UTF-8 (no overlong forms, surrogates or values past U+10FFFF). */
 bool fz_utf8_valid(const char *s, size_t len);
