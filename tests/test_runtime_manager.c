@@ -213,6 +213,18 @@ static rt_job *start_running_chat(rt_manager *rt, const char *model, int max_tok
     return job;
 }
 
+/* Reads a job's events to its end, which must be a cancellation, and releases it; returns how
+ * many events came before the end. */
+static int finish_cancelled(rt_job *job) {
+    rt_event ev;
+    int events = 0;
+    while (rt_job_next(job, 10000, &ev) && ev.type != RT_EVENT_FINISHED) events++;
+    assert_int_equal(ev.type, RT_EVENT_FINISHED);
+    assert_int_equal(ev.finish_reason, RT_FINISH_CANCELLED);
+    rt_job_release(job);
+    return events;
+}
+
 static rt_model_state state_of(rt_manager *rt, const char *id) {
     rt_model_info info;
     if (rt_get_model(rt, id, &info, NULL) != RT_OK) return (rt_model_state)-1;
@@ -530,14 +542,8 @@ static void test_cancel_stops_job(void **state) {
     f->s.step_ms = 5;
     rt_manager *rt = start(f);
     rt_job *job = start_running_chat(rt, "a", 100000);
-    rt_event ev;
     rt_job_cancel(job);
-    int events = 0;
-    while (rt_job_next(job, 10000, &ev) && ev.type != RT_EVENT_FINISHED) events++;
-    assert_int_equal(ev.type, RT_EVENT_FINISHED);
-    assert_int_equal(ev.finish_reason, RT_FINISH_CANCELLED);
-    assert_true(events < 100000);
-    rt_job_release(job);
+    assert_true(finish_cancelled(job) < 100000);
     /* The model is free again for the next job. */
     assert_int_equal(run_chat(rt, "a", 1, NULL, 0).finish_reason, RT_FINISH_LENGTH);
 }
@@ -630,14 +636,9 @@ static void test_destroy_with_running_job(void **state) {
     f->s.step_ms = 5;
     rt_manager *rt = start(f);
     rt_job *job = start_running_chat(rt, "a", 100000);
-    rt_event ev;
     rt_destroy(rt);
     f->rt = NULL;
-    while (rt_job_next(job, 10000, &ev) && ev.type != RT_EVENT_FINISHED) {
-    }
-    assert_int_equal(ev.type, RT_EVENT_FINISHED);
-    assert_int_equal(ev.finish_reason, RT_FINISH_CANCELLED);
-    rt_job_release(job);
+    finish_cancelled(job);
 }
 
 /* ---- downloads through the manager ------------------------------------------------------- */
