@@ -105,6 +105,15 @@ static long file_size(const char *path) {
     return stat(path, &st) == 0 ? (long)st.st_size : -1;
 }
 
+/* Request i of rel in table ("resolve_auth" or "cdn_auth") had the Authorization header want
+ * ("" for none). */
+static void assert_auth(fake_hub *hub, const char *table, const char *rel, int i,
+                        const char *want) {
+    char auth[128];
+    assert_true(fake_hub_auth(hub, table, rel, i, auth, sizeof auth));
+    assert_string_equal(auth, want);
+}
+
 static void assert_file_is_data(fixture *f, const char *path) {
     assert_int_equal(file_size(path), FILE_SIZE);
     char sha[65];
@@ -234,11 +243,8 @@ static void test_gated_needs_token(void **state) {
     assert_int_equal(fetch(&r), RT_OK);
     assert_file_is_data(f, r.dest);
     /* The token went to the Hub, not to the CDN host the Hub redirected to. */
-    char auth[128];
-    assert_true(fake_hub_auth(&f->hub, "resolve_auth", rel, 2, auth, sizeof auth));
-    assert_string_equal(auth, "Bearer secret");
-    assert_true(fake_hub_auth(&f->hub, "cdn_auth", rel, 0, auth, sizeof auth));
-    assert_string_equal(auth, "");
+    assert_auth(&f->hub, "resolve_auth", rel, 2, "Bearer secret");
+    assert_auth(&f->hub, "cdn_auth", rel, 0, "");
 }
 
 static void test_server_errors_are_retried(void **state) {
@@ -263,9 +269,7 @@ static void test_same_host_redirect_keeps_token(void **state) {
     prepare(f, &r, REL, "tok", 0);
     assert_int_equal(fetch(&r), RT_OK);
     assert_file_is_data(f, r.dest);
-    char auth[128];
-    assert_true(fake_hub_auth(&f->hub, "cdn_auth", REL, 0, auth, sizeof auth));
-    assert_string_equal(auth, "Bearer tok");
+    assert_auth(&f->hub, "cdn_auth", REL, 0, "Bearer tok");
 }
 
 static void test_network_down(void **state) {
