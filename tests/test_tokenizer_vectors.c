@@ -16,6 +16,7 @@
 #include "engine/vocab_impl.h"
 #include "support/detok.h"
 #include "support/files.h"
+#include "support/rng.h"
 
 static const char *const VOCABS[] = {
     "bert-bge", "deepseek-coder", "deepseek-llm", "falcon",    "gemma-4",
@@ -209,13 +210,6 @@ static void bpe_vocabularies_round_trip(void **state) {
     }
 }
 
-static uint64_t next_random(uint64_t *x) {
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    return *x;
-}
-
 /* Random bytes and random UTF-8 never crash the tokenizer or the detokenizer, ids stay in
  * range and decoded text is always valid UTF-8. */
 static void random_input_never_crashes(void **state) {
@@ -228,9 +222,9 @@ static void random_input_never_crashes(void **state) {
         const fluid_vocab *v = s->vocab[i];
         if (!v) continue;
         for (int r = 0; r < rounds; r++) {
-            size_t len = next_random(&seed) % 1500, o = 0;
+            size_t len = test_rng_next(&seed) % 1500, o = 0;
             while (o < len) {
-                uint64_t x = next_random(&seed);
+                uint64_t x = test_rng_next(&seed);
                 if (r % 2) { /* raw bytes */
                     text[o++] = (char)x;
                     continue;
