@@ -38,9 +38,9 @@ static void expect_pattern(const uint8_t *map, size_t size) {
     assert_int_equal(map[size - 1], pattern(size - 1));
 }
 
-static void large_file_reads_back_with_its_huge_pages_counted(void **state) {
-    (void)state;
-    size_t size = FL_FILEMAP_HUGE_MIN + 3 * 4096 + 17;
+/* Maps a fresh pattern file of `size` bytes with fl_map_file, checks it reads back, and returns
+ * how many of its bytes are in 2 MiB pages. */
+static long long map_pattern_file(size_t size) {
     char *path;
     int fd = pattern_file(size, &path);
     uint8_t *map = fl_map_file(fd, size);
@@ -48,26 +48,23 @@ static void large_file_reads_back_with_its_huge_pages_counted(void **state) {
     assert_non_null(map);
     expect_pattern(map, size);
     long long huge = fl_map_huge_bytes(map);
-    assert_true(huge >= 0 && huge <= (long long)size);
-    print_message("%lld of %zu bytes mapped with 2 MiB pages\n", huge, size);
     assert_int_equal(munmap(map, size), 0);
     unlink(path);
     free(path);
+    return huge;
+}
+
+static void large_file_reads_back_with_its_huge_pages_counted(void **state) {
+    (void)state;
+    size_t size = FL_FILEMAP_HUGE_MIN + 3 * 4096 + 17;
+    long long huge = map_pattern_file(size);
+    assert_true(huge >= 0 && huge <= (long long)size);
+    print_message("%lld of %zu bytes mapped with 2 MiB pages\n", huge, size);
 }
 
 static void small_file_maps_plainly(void **state) {
     (void)state;
-    size_t size = 10000;
-    char *path;
-    int fd = pattern_file(size, &path);
-    uint8_t *map = fl_map_file(fd, size);
-    close(fd);
-    assert_non_null(map);
-    expect_pattern(map, size);
-    assert_int_equal(fl_map_huge_bytes(map), 0);
-    assert_int_equal(munmap(map, size), 0);
-    unlink(path);
-    free(path);
+    assert_int_equal(map_pattern_file(10000), 0);
 }
 
 static void shrunk_file_maps_without_a_fault(void **state) {
