@@ -86,8 +86,6 @@ static inline size_t fl_hp_kv_floats(const fl_hparams *hp, int32_t n_ctx) {
  * FLUID_ERR_IO "the file changed on disk while it was being loaded". */
 fluid_model *fl_model_load_gguf(gguf_file *file, const char *path, fluid_error *err);
 
-#endif
-
 /* A sequence being decoded: its KV cache (F32, [n_layer][n_ctx][kv_dim] for keys and for
  * values), the scratch rows of one batch and the logits of the last decode call. */
 struct fluid_session {
@@ -119,3 +117,5 @@ struct fluid_session {
  * n_past. */
 void fl_forward(fluid_session *s, const int32_t *tokens, int n, int n_out, float *logits,
                 fl_pool *pool);
+
+#endif
